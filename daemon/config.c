@@ -1,0 +1,1452 @@
+/*
+ * config.c — PURE. The config loader: INI text → a validated struct config,
+ * or every error found, each as "FILE:LINE: key: what was expected".
+ *
+ * inih is used as the tokenizer only (key, '=', value, inline comments), and
+ * the Debian build of it (r55) has three properties that shape this file:
+ *
+ *  - its handler gets no line number, and it has no section-start callback,
+ *    so a [route] with no keys (or an unknown [section]) would never be seen.
+ *    We therefore feed inih through our own reader, which counts lines and
+ *    handles blank lines, comments and [section] headers itself: inih only
+ *    ever sees "key = value" lines, and our handler knows their line from
+ *    the reader.
+ *  - lines are read into a fixed INI_MAX_LINE buffer and a longer one is
+ *    silently split in two. The reader measures every line first and refuses
+ *    one that would not fit ("line too long"), always handing inih a line
+ *    that ends in '\n' (newer inih releases discard "the rest" of a line
+ *    that does not, which would eat our next line).
+ *  - multi-line values are on: an indented line continues the previous key,
+ *    so "  max_frame_size = 1MiB" under a key would silently become part of
+ *    that key's value. Indentation carries no meaning here: the reader strips
+ *    it before inih looks, and an indented line without '=' (what someone
+ *    writing a continuation would type) is an error that says so.
+ *
+ * Errors are collected with their line and sorted at the end, so that the
+ * checks done after parsing (missing handler, unknown route keys) still come
+ * out in file order.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+#define KiB		(1024ULL)
+#define MiB		(1024ULL * KiB)
+#define GiB		(1024ULL * MiB)
+
+#define SIZE_MAX_BYTES		(2 * GiB)
+#define MAX_CONNECTIONS_MAX	10000000
+/*
+ * Upper bound for every duration. Not a policy but a guard: the daemon adds
+ * these to a monotonic clock and turns them into struct timeval, and a week
+ * is far beyond any sensible timer while nowhere near overflowing either.
+ */
+#define DURATION_MAX_MS		(7ULL * 24 * 3600 * 1000)
+
+/* Handlers compiled into the daemon (daemon/handlers/, handler.c). */
+static const char *const builtin_handlers[] = {
+	"echo",
+};
+#define PLUGIN_PREFIX	"plugin:"
+
+/* Listen options we know of but do not implement yet. */
+static const char *const listen_options[] = {
+	"tls",
+	"proxy_protocol",
+};
+
+struct ctx;
+struct key;
+
+typedef int	(*key_setter)(struct ctx *, const struct key *, const char *,
+		    void *);
+
+/* Where a key may appear. */
+#define IN_SERVER	0x1
+#define IN_ROUTE	0x2
+
+/* Key flags. */
+#define K_REPEAT	0x1	/* each line adds a value (listen) */
+#define K_LIMIT		0x2	/* in struct limits: a default and overrides */
+
+struct key {
+	const char	*name;
+	int		 where;
+	int		 flags;
+	key_setter	 set;
+	/*
+	 * Offset of the value in struct limits (K_LIMIT), else in struct
+	 * config ([server] keys) or struct config_route ([route] keys).
+	 */
+	size_t		 off;
+	uint64_t	 min;
+	uint64_t	 max;
+};
+
+#define SETTER(f)	static int f(struct ctx *, const struct key *, \
+			    const char *, void *)
+SETTER(set_listen);
+SETTER(set_count);
+SETTER(set_duration);
+SETTER(set_size);
+SETTER(set_log_level);
+SETTER(set_handler);
+SETTER(set_origins);
+SETTER(set_subprotocols);
+
+#define CFG(f)	offsetof(struct config, f)
+#define LIM(f)	offsetof(struct limits, f)
+#define RTE(f)	offsetof(struct config_route, f)
+
+/*
+ * Every key of the language; conf/wsrouted.ini documents each of them.
+ * listen, origins and subprotocols fill more than one field: their setters
+ * get the whole struct config or struct config_route (offset 0).
+ */
+static const struct key keys[] = {
+	{ "listen",		IN_SERVER, K_REPEAT, set_listen, 0, 0, 0 },
+	{ "max_connections",	IN_SERVER, 0, set_count,
+	  CFG(max_connections), 1, MAX_CONNECTIONS_MAX },
+	{ "handshake_timeout",	IN_SERVER, 0, set_duration,
+	  CFG(handshake_timeout_ms), 1, DURATION_MAX_MS },
+	{ "shutdown_timeout",	IN_SERVER, 0, set_duration,
+	  CFG(shutdown_timeout_ms), 0, DURATION_MAX_MS },
+	{ "log_level",		IN_SERVER, 0, set_log_level,
+	  CFG(log_level), 0, 0 },
+
+	{ "ping_period",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
+	  LIM(ping_period_ms), 0, DURATION_MAX_MS },
+	{ "timeout",		IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
+	  LIM(timeout_ms), 0, DURATION_MAX_MS },
+	{ "close_timeout",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
+	  LIM(close_timeout_ms), 1, DURATION_MAX_MS },
+	{ "max_frame_size",	IN_SERVER|IN_ROUTE, K_LIMIT, set_size,
+	  LIM(max_frame_size), 1, SIZE_MAX_BYTES },
+	{ "max_message_size",	IN_SERVER|IN_ROUTE, K_LIMIT, set_size,
+	  LIM(max_message_size), 1, SIZE_MAX_BYTES },
+	{ "max_output_buffer",	IN_SERVER|IN_ROUTE, K_LIMIT, set_size,
+	  LIM(max_output_buffer), 4 * KiB, SIZE_MAX_BYTES },
+
+	{ "handler",		IN_ROUTE, 0, set_handler,
+	  RTE(handler), 0, 0 },
+	{ "origins",		IN_ROUTE, 0, set_origins, 0, 0, 0 },
+	{ "subprotocols",	IN_ROUTE, 0, set_subprotocols, 0, 0, 0 },
+};
+
+/* Every struct limits field is a uint64_t: one override bit per field. */
+#define LIMIT_BIT(off)	(1u << ((off) / sizeof(uint64_t)))
+
+enum section {
+	SECTION_NONE,		/* before the first header */
+	SECTION_SERVER,
+	SECTION_ROUTE,
+	SECTION_SKIP,		/* after a bad header: keys are ignored */
+};
+
+/* A route's overrides, applied over the [server] limits once all is read. */
+struct override {
+	struct limits	 v;
+	unsigned	 set;
+};
+
+struct error {
+	int	 line;
+	size_t	 seq;
+	char	*msg;
+};
+
+struct ctx {
+	const char		*name;
+	struct config		*cfg;
+
+	FILE			*fp;		/* config_load */
+	const char		*text;		/* config_parse_string */
+	size_t			 len;
+	size_t			 off;
+	int			 eof;
+	int			 read_errno;
+	int			 line;
+
+	enum section		 section;
+	size_t			 route;		/* in cfg->routes */
+	int			 seen[nitems(keys)]; /* line, in this section */
+	struct override		*overrides;	/* one per cfg->routes */
+	int			 listen_lines;	/* valid or not */
+
+	struct error		*errors;
+	size_t			 nerrors;
+	int			 nomem;
+};
+
+/*
+ * Errors.
+ */
+
+static char *
+vxprintf(const char *fmt, va_list ap)
+{
+	va_list	 ap2;
+	char	*s;
+	int	 n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
+		return NULL;
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
+
+static char *
+xprintf(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	s = vxprintf(fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/*
+ * Records "NAME:LINE: message" (or "NAME: message" for line 0). Values from
+ * the file are quoted in messages, so control characters are replaced: the
+ * messages go to a terminal (wsrouted -t) and to logs.
+ */
+static void
+conf_error(struct ctx *c, int line, const char *fmt, ...)
+{
+	struct error	*e;
+	va_list		 ap;
+	char		*msg, *full, *p;
+
+	va_start(ap, fmt);
+	msg = vxprintf(fmt, ap);
+	va_end(ap);
+	if (msg == NULL) {
+		c->nomem = 1;
+		return;
+	}
+	if (line > 0)
+		full = xprintf("%s:%d: %s", c->name, line, msg);
+	else
+		full = xprintf("%s: %s", c->name, msg);
+	free(msg);
+	if (full == NULL) {
+		c->nomem = 1;
+		return;
+	}
+	for (p = full; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
+	e = realloc(c->errors, (c->nerrors + 1) * sizeof(*c->errors));
+	if (e == NULL) {
+		free(full);
+		c->nomem = 1;
+		return;
+	}
+	c->errors = e;
+	e[c->nerrors].line = line;
+	e[c->nerrors].seq = c->nerrors;
+	e[c->nerrors].msg = full;
+	c->nerrors++;
+}
+
+static int
+line_has_error(struct ctx *c, int line)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nerrors; i++) {
+		if (c->errors[i].line == line)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+error_cmp(const void *a, const void *b)
+{
+	const struct error	*ea = a, *eb = b;
+
+	if (ea->line != eb->line)
+		return ea->line < eb->line ? -1 : 1;
+	return ea->seq < eb->seq ? -1 : ea->seq > eb->seq;
+}
+
+static int
+errors_add(struct config_errors *errs, char *msg)
+{
+	char	**m;
+
+	m = realloc(errs->msgs, (errs->n + 1) * sizeof(*errs->msgs));
+	if (m == NULL)
+		return -1;
+	errs->msgs = m;
+	errs->msgs[errs->n++] = msg;
+	return 0;
+}
+
+/* Moves the collected errors, in file order, to the caller's list. */
+static void
+errors_flush(struct ctx *c, struct config_errors *errs)
+{
+	size_t	i;
+
+	if (c->nomem)
+		conf_error(c, 0, "out of memory");
+	qsort(c->errors, c->nerrors, sizeof(*c->errors), error_cmp);
+	for (i = 0; i < c->nerrors; i++) {
+		if (errs == NULL || errors_add(errs, c->errors[i].msg) == -1)
+			free(c->errors[i].msg);
+	}
+	free(c->errors);
+	c->errors = NULL;
+	c->nerrors = 0;
+}
+
+/*
+ * Formatting limits back for messages.
+ */
+
+static const char *
+fmt_size(uint64_t v, char *buf, size_t len)
+{
+	if (v != 0 && v % GiB == 0)
+		snprintf(buf, len, "%lluGiB", (unsigned long long)(v / GiB));
+	else if (v != 0 && v % MiB == 0)
+		snprintf(buf, len, "%lluMiB", (unsigned long long)(v / MiB));
+	else if (v != 0 && v % KiB == 0)
+		snprintf(buf, len, "%lluKiB", (unsigned long long)(v / KiB));
+	else
+		snprintf(buf, len, "%lluB", (unsigned long long)v);
+	return buf;
+}
+
+static const char *
+fmt_duration(uint64_t ms, char *buf, size_t len)
+{
+	if (ms != 0 && ms % 3600000 == 0)
+		snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
+	else if (ms != 0 && ms % 60000 == 0)
+		snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
+	else if (ms % 1000 == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, len, "%llums", (unsigned long long)ms);
+	return buf;
+}
+
+/*
+ * Value parsers (also exported for the daemon and the tests).
+ */
+
+/* Decimal digits only: no sign, no space, no base prefix; overflow-checked. */
+static int
+parse_u64(const char *s, uint64_t *out, const char **end)
+{
+	uint64_t	v = 0;
+	unsigned	d;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	for (; isdigit((unsigned char)*s); s++) {
+		d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	*end = s;
+	return 0;
+}
+
+struct unit {
+	const char	*name;
+	uint64_t	 mult;
+};
+
+/* A number, then optionally blanks and one of units. */
+static int
+parse_with_unit(const char *s, const struct unit *units, size_t nunits,
+    uint64_t *out)
+{
+	const char	*p, *q;
+	uint64_t	 v;
+	size_t		 i;
+
+	if (parse_u64(s, &v, &p) == -1)
+		return -1;
+	for (q = p; *q == ' ' || *q == '\t'; q++)
+		/* nothing */;
+	if (q != p && *q == '\0')
+		return -1;		/* trailing blanks but no unit */
+	for (i = 0; i < nunits; i++) {
+		if (strcmp(q, units[i].name) == 0)
+			break;
+	}
+	if (i == nunits)
+		return -1;
+	if (units[i].mult != 0 && v > UINT64_MAX / units[i].mult)
+		return -1;
+	*out = v * units[i].mult;
+	return 0;
+}
+
+int
+config_parse_size(const char *s, uint64_t *out)
+{
+	/* Binary multiples only: "K" is KiB, as in nginx and ulimit. */
+	static const struct unit units[] = {
+		{ "", 1 }, { "B", 1 },
+		{ "K", KiB }, { "KiB", KiB },
+		{ "M", MiB }, { "MiB", MiB },
+		{ "G", GiB }, { "GiB", GiB },
+	};
+
+	return parse_with_unit(s, units, nitems(units), out);
+}
+
+int
+config_parse_duration_ms(const char *s, uint64_t *out)
+{
+	static const struct unit units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 },
+	};
+
+	return parse_with_unit(s, units, nitems(units), out);
+}
+
+static int
+parse_port(const char *s, in_port_t *out)
+{
+	uint64_t	 v;
+	const char	*end;
+
+	/* 0 is allowed: the kernel picks a port (tests, ephemeral servers). */
+	if (parse_u64(s, &v, &end) == -1 || *end != '\0' || v > 65535)
+		return -1;
+	*out = htons((in_port_t)v);
+	return 0;
+}
+
+/*
+ * Parses one listen address. On error returns -1 with why (whylen bytes)
+ * saying what is wrong. spec and line are left NULL and 0 for the caller.
+ */
+static int
+listen_parse(const char *s, struct config_listen *out, char *why,
+    size_t whylen)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&out->addr;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&out->addr;
+	struct sockaddr_un	*su = (struct sockaddr_un *)&out->addr;
+	const char		*colon, *close, *err;
+	char			 host[INET6_ADDRSTRLEN];
+	size_t			 len;
+	in_port_t		 port;
+
+	memset(out, 0, sizeof(*out));	/* padding too: compared by memcmp */
+
+	if (strncmp(s, "unix:", 5) == 0) {
+		s += 5;
+		len = strlen(s);
+		if (*s != '/') {
+			err = "a unix socket path must be absolute, like "
+			    "unix:/run/wsrouted.sock";
+			goto fail;
+		}
+		if (len >= sizeof(su->sun_path)) {
+			snprintf(why, whylen, "unix socket path too long "
+			    "(max %zu bytes)", sizeof(su->sun_path) - 1);
+			return -1;
+		}
+		out->kind = LISTEN_UNIX;
+		su->sun_family = AF_UNIX;
+		memcpy(su->sun_path, s, len + 1);
+		out->addrlen = (socklen_t)(offsetof(struct sockaddr_un,
+		    sun_path) + len + 1);
+		return 0;
+	}
+
+	out->kind = LISTEN_INET;
+	if (s[0] == '*' && s[1] == ':') {
+		/* All addresses: [::] with IPV6_V6ONLY off takes IPv4 too. */
+		sin6->sin6_addr = in6addr_any;
+		colon = s + 1;
+		goto in6;
+	}
+	if (*s == '[') {
+		if ((close = strchr(s, ']')) == NULL) {
+			err = "missing ']' after the IPv6 address";
+			goto fail;
+		}
+		if (close[1] != ':') {
+			err = "missing ':PORT' after the address";
+			goto fail;
+		}
+		len = (size_t)(close - (s + 1));
+		if (len >= sizeof(host))
+			len = sizeof(host) - 1;	/* inet_pton refuses it */
+		memcpy(host, s + 1, len);
+		host[len] = '\0';
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+			err = "expected an IPv6 address in brackets, like "
+			    "[::1]:8080 (zone indexes are not supported)";
+			goto fail;
+		}
+		colon = close + 1;
+		goto in6;
+	}
+
+	if ((colon = strrchr(s, ':')) == NULL) {
+		err = "missing ':PORT' after the address";
+		goto fail;
+	}
+	len = (size_t)(colon - s);
+	if (memchr(s, ':', len) != NULL) {
+		err = "an IPv6 address must be in brackets, like [::1]:8080";
+		goto fail;
+	}
+	if (len >= sizeof(host))
+		len = sizeof(host) - 1;
+	memcpy(host, s, len);
+	host[len] = '\0';
+	if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+		err = "expected an IPv4 address like 127.0.0.1, [IPv6] or '*' "
+		    "before ':PORT' (host names are not resolved)";
+		goto fail;
+	}
+	if (parse_port(colon + 1, &port) == -1)
+		goto bad_port;
+	sin->sin_family = AF_INET;
+	sin->sin_port = port;
+	out->addrlen = sizeof(*sin);
+	return 0;
+
+in6:
+	if (parse_port(colon + 1, &port) == -1)
+		goto bad_port;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = port;
+	out->addrlen = sizeof(*sin6);
+	return 0;
+
+bad_port:
+	err = "expected a port 0..65535 after ':'";
+fail:
+	snprintf(why, whylen, "%s", err);
+	return -1;
+}
+
+int
+config_parse_listen(const char *s, struct config_listen *out)
+{
+	char	why[128];
+
+	return listen_parse(s, out, why, sizeof(why));
+}
+
+/*
+ * Key setters: each parses one value into dst, or records an error naming
+ * the key and returns -1.
+ */
+
+static int
+check_range(struct ctx *c, const struct key *k, const char *value, uint64_t v,
+    const char *(*fmt)(uint64_t, char *, size_t))
+{
+	char	lo[32], hi[32];
+
+	if (v >= k->min && v <= k->max)
+		return 0;
+	if (v < k->min && k->min == 1)
+		conf_error(c, c->line, "%s: must be greater than 0, got '%s'",
+		    k->name, value);
+	else if (v < k->min)
+		conf_error(c, c->line, "%s: must be at least %s, got '%s'",
+		    k->name, fmt(k->min, lo, sizeof(lo)), value);
+	else
+		conf_error(c, c->line, "%s: must be at most %s, got '%s'",
+		    k->name, fmt(k->max, hi, sizeof(hi)), value);
+	return -1;
+}
+
+static int
+set_size(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	uint64_t	v;
+
+	if (config_parse_size(value, &v) == -1) {
+		conf_error(c, c->line, "%s: expected a size like 64KiB or 1MiB, "
+		    "got '%s'", k->name, value);
+		return -1;
+	}
+	if (check_range(c, k, value, v, fmt_size) == -1)
+		return -1;
+	*(uint64_t *)dst = v;
+	return 0;
+}
+
+static int
+set_duration(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	uint64_t	v;
+
+	if (config_parse_duration_ms(value, &v) == -1) {
+		conf_error(c, c->line, "%s: expected a duration like 500ms, 10s, "
+		    "5m or 1h, got '%s'", k->name, value);
+		return -1;
+	}
+	if (check_range(c, k, value, v, fmt_duration) == -1)
+		return -1;
+	*(uint64_t *)dst = v;
+	return 0;
+}
+
+static int
+set_count(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	const char	*end;
+	uint64_t	 v;
+
+	if (parse_u64(value, &v, &end) == -1 || *end != '\0' ||
+	    v < k->min || v > k->max) {
+		conf_error(c, c->line, "%s: expected an integer %llu..%llu, "
+		    "got '%s'", k->name, (unsigned long long)k->min,
+		    (unsigned long long)k->max, value);
+		return -1;
+	}
+	*(uint64_t *)dst = v;
+	return 0;
+}
+
+static int
+set_log_level(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	static const char *const names[] = {
+		[LOG_LVL_ERROR] = "error",
+		[LOG_LVL_WARN] = "warn",
+		[LOG_LVL_INFO] = "info",
+		[LOG_LVL_DEBUG] = "debug",
+	};
+	size_t	i;
+
+	for (i = 0; i < nitems(names); i++) {
+		if (strcmp(value, names[i]) == 0) {
+			*(enum log_level *)dst = (enum log_level)i;
+			return 0;
+		}
+	}
+	conf_error(c, c->line, "%s: expected one of error, warn, info, debug, "
+	    "got '%s'", k->name, value);
+	return -1;
+}
+
+static int
+word_in(const char *w, size_t len, const char *const *list, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (strlen(list[i]) == len && memcmp(list[i], w, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static in_port_t
+listen_port(const struct config_listen *l)
+{
+	if (l->addr.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&l->addr)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)&l->addr)->sin6_port);
+}
+
+static int
+set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	struct config		*cfg = dst;
+	struct config_listen	 l, *ls, *o;
+	const char		*rest;
+	char			*addr, why[128];
+	size_t			 len, i;
+
+	c->listen_lines++;
+
+	/* "ADDRESS [OPTION ...]": options are for later versions. */
+	len = strcspn(value, " \t");
+	for (rest = value + len; *rest == ' ' || *rest == '\t'; rest++)
+		/* nothing */;
+	if (*rest != '\0') {
+		i = strcspn(rest, " \t");
+		if (word_in(rest, i, listen_options, nitems(listen_options)))
+			conf_error(c, c->line, "%s option '%.*s' is not "
+			    "supported by this build yet", k->name, (int)i, rest);
+		else
+			conf_error(c, c->line, "%s: unexpected '%s' after the "
+			    "address (one address per line; comments start with "
+			    "' ;')", k->name, rest);
+		return -1;
+	}
+	if ((addr = strdup(value)) == NULL) {
+		c->nomem = 1;
+		return -1;
+	}
+	if (listen_parse(addr, &l, why, sizeof(why)) == -1) {
+		conf_error(c, c->line, "%s: %s, got '%s'", k->name, why, value);
+		free(addr);
+		return -1;
+	}
+	/* Port 0 twice is two different ephemeral ports, not a duplicate. */
+	if (l.kind == LISTEN_INET && listen_port(&l) == 0)
+		i = cfg->nlistens;
+	else
+		i = 0;
+	for (; i < cfg->nlistens; i++) {
+		o = &cfg->listens[i];
+		if (o->kind == l.kind && o->addrlen == l.addrlen &&
+		    memcmp(&o->addr, &l.addr, l.addrlen) == 0) {
+			conf_error(c, c->line, "%s: duplicate of line %d ('%s')",
+			    k->name, o->line, o->spec);
+			free(addr);
+			return -1;
+		}
+	}
+	ls = realloc(cfg->listens, (cfg->nlistens + 1) * sizeof(*ls));
+	if (ls == NULL) {
+		free(addr);
+		c->nomem = 1;
+		return -1;
+	}
+	cfg->listens = ls;
+	l.spec = addr;
+	l.line = c->line;
+	ls[cfg->nlistens++] = l;
+	return 0;
+}
+
+/*
+ * The one place that decides which handler names exist. A handler is kept
+ * even when refused so that the end-of-file checks know whether it was a
+ * plugin (whose unknown keys are options, not typos).
+ */
+static int
+set_handler(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	char	**handler = dst, known[256];
+	size_t	  i, len;
+	int	  n;
+
+	free(*handler);
+	if ((*handler = strdup(value)) == NULL) {
+		c->nomem = 1;
+		return -1;
+	}
+	for (i = 0; i < nitems(builtin_handlers); i++) {
+		if (strcmp(value, builtin_handlers[i]) == 0)
+			return 0;
+	}
+	if (strncmp(value, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0) {
+		conf_error(c, c->line, "%s: plugin handlers are not supported by "
+		    "this build yet, got '%s'", k->name, value);
+		return -1;
+	}
+	known[0] = '\0';
+	for (i = 0, len = 0; i < nitems(builtin_handlers); i++) {
+		n = snprintf(known + len, sizeof(known) - len, "%s%s",
+		    i == 0 ? "" : ", ", builtin_handlers[i]);
+		if (n < 0 || (size_t)n >= sizeof(known) - len)
+			break;
+		len += (size_t)n;
+	}
+	conf_error(c, c->line, "%s: unknown handler '%s', expected one of: %s",
+	    k->name, value, known);
+	return -1;
+}
+
+static void
+free_list(char **list, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* Appends s[0..len) to *list unless it is already there (then returns 1). */
+static int
+list_add(struct ctx *c, char ***list, size_t *n, const char *s, size_t len)
+{
+	char	**l, *copy;
+	size_t	  i;
+
+	for (i = 0; i < *n; i++) {
+		if (strlen((*list)[i]) == len && memcmp((*list)[i], s, len) == 0)
+			return 1;
+	}
+	if ((copy = strndup(s, len)) == NULL)
+		goto nomem;
+	if ((l = realloc(*list, (*n + 1) * sizeof(*l))) == NULL) {
+		free(copy);
+		goto nomem;
+	}
+	l[(*n)++] = copy;
+	*list = l;
+	return 0;
+nomem:
+	c->nomem = 1;
+	return -1;
+}
+
+/*
+ * An origin as browsers send it (RFC 6454 §6.2): scheme "://" host [":"
+ * port], nothing after; or "null". The common mistake this catches is a
+ * trailing slash or a path, which no Origin header ever carries, so such an
+ * entry would silently refuse everyone.
+ */
+static int
+origin_valid(const char *s, size_t len)
+{
+	size_t	i = 0;
+
+	if (len == 4 && memcmp(s, "null", 4) == 0)
+		return 1;
+	if (len == 0 || !isalpha((unsigned char)s[0]))
+		return 0;
+	while (i < len && (isalnum((unsigned char)s[i]) || s[i] == '+' ||
+	    s[i] == '-' || s[i] == '.'))
+		i++;
+	if (len - i < 4 || memcmp(s + i, "://", 3) != 0)
+		return 0;
+	for (i += 3; i < len; i++) {
+		if (strchr("/?#@\\", s[i]) != NULL ||
+		    (unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+static int
+set_origins(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	struct config_route	*r = dst;
+	const char		*p = value, *sep = ", \t";
+	char			**list = NULL;
+	size_t			 n = 0, len;
+	int			 star = 0, dup;
+
+	for (;;) {
+		p += strspn(p, sep);
+		if (*p == '\0')
+			break;
+		len = strcspn(p, sep);
+		if (len == 1 && *p == '*')
+			star = 1;
+		else if (!origin_valid(p, len)) {
+			conf_error(c, c->line, "%s: '%.*s' is not an origin, "
+			    "expected scheme://host[:port] without a path, like "
+			    "https://example.com", k->name, (int)len, p);
+			goto fail;
+		} else if ((dup = list_add(c, &list, &n, p, len)) == -1)
+			goto fail;
+		else if (dup) {
+			conf_error(c, c->line, "%s: '%.*s' is listed twice",
+			    k->name, (int)len, p);
+			goto fail;
+		}
+		p += len;
+	}
+	if (!star && n == 0) {
+		conf_error(c, c->line, "%s: expected '*' or a list of origins "
+		    "like https://example.com, got '%s'", k->name, value);
+		goto fail;
+	}
+	if (star && n != 0) {
+		conf_error(c, c->line, "%s: '*' (all origins) cannot be combined "
+		    "with a list of origins", k->name);
+		goto fail;
+	}
+	free_list(r->origins, r->norigins);
+	r->origins = list;		/* "*": none listed, all allowed */
+	r->norigins = n;
+	return 0;
+fail:
+	free_list(list, n);
+	return -1;
+}
+
+/* RFC 9110 §5.6.2: tchar. */
+static int
+is_tchar(unsigned char ch)
+{
+	return isalnum(ch) ||
+	    (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static int
+set_subprotocols(struct ctx *c, const struct key *k, const char *value,
+    void *dst)
+{
+	struct config_route	*r = dst;
+	const char		*p = value, *end;
+	char			**list = NULL;
+	size_t			 n = 0, len, i;
+	int			 dup;
+
+	for (;;) {
+		p += strspn(p, " \t");
+		len = strcspn(p, ",");
+		end = p + len;
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		for (i = 0; p + i < end && is_tchar((unsigned char)p[i]); i++)
+			/* nothing */;
+		if (end == p || p + i != end) {
+			conf_error(c, c->line, "%s: expected comma-separated "
+			    "tokens like chat.v1, chat.v2, got '%s'", k->name,
+			    value);
+			goto fail;
+		}
+		if ((dup = list_add(c, &list, &n, p, (size_t)(end - p))) == -1)
+			goto fail;
+		if (dup) {
+			conf_error(c, c->line, "%s: '%.*s' is listed twice",
+			    k->name, (int)(end - p), p);
+			goto fail;
+		}
+		p += len;
+		if (*p == '\0')
+			break;
+		p++;				/* the comma */
+	}
+	free_list(r->subprotocols, r->nsubprotocols);
+	r->subprotocols = list;
+	r->nsubprotocols = n;
+	return 0;
+fail:
+	free_list(list, n);
+	return -1;
+}
+
+/*
+ * Sections.
+ */
+
+static void
+start_route(struct ctx *c, const char *path, size_t len)
+{
+	struct config		*cfg = c->cfg;
+	struct config_route	*r;
+	struct override		*ov;
+	size_t			 i;
+
+	for (i = 0; i < len; i++) {
+		if (path[i] == '?' || path[i] == '#') {
+			conf_error(c, c->line, "[route %.*s]: the path must not "
+			    "contain '%c' (the query string is not part of a "
+			    "route)", (int)len, path, path[i]);
+			return;
+		}
+		if ((unsigned char)path[i] <= 0x20 || path[i] == 0x7f) {
+			conf_error(c, c->line, "[route %.*s]: the path must not "
+			    "contain spaces or control characters", (int)len,
+			    path);
+			return;
+		}
+	}
+	if (len == 0 || path[0] != '/') {
+		conf_error(c, c->line, "[route %.*s]: the path must begin with "
+		    "'/', like [route /chat]", (int)len, path);
+		return;
+	}
+	for (i = 0; i < cfg->nroutes; i++) {
+		r = &cfg->routes[i];
+		if (strlen(r->path) == len && memcmp(r->path, path, len) == 0) {
+			conf_error(c, c->line, "[route %s]: duplicate route, "
+			    "first defined on line %d", r->path, r->line);
+			return;
+		}
+	}
+
+	if ((r = realloc(cfg->routes, (cfg->nroutes + 1) * sizeof(*r))) == NULL)
+		goto nomem;
+	cfg->routes = r;
+	ov = realloc(c->overrides, (cfg->nroutes + 1) * sizeof(*ov));
+	if (ov == NULL)
+		goto nomem;
+	c->overrides = ov;
+
+	r = &cfg->routes[cfg->nroutes];
+	memset(r, 0, sizeof(*r));
+	memset(&ov[cfg->nroutes], 0, sizeof(*ov));
+	if ((r->path = strndup(path, len)) == NULL)
+		goto nomem;
+	r->line = c->line;
+	c->route = cfg->nroutes++;
+	c->section = SECTION_ROUTE;
+	return;
+nomem:
+	c->nomem = 1;
+}
+
+/*
+ * A "[...]" line, p at the '['. Found the way inih finds it (up to ']' or an
+ * inline comment), but stricter about what may follow.
+ */
+static void
+start_section(struct ctx *c, char *p)
+{
+	char	*name, *end, *q;
+	int	 was_space = 0;
+
+	memset(c->seen, 0, sizeof(c->seen));
+	c->section = SECTION_SKIP;
+
+	for (q = p + 1; *q != '\0' && *q != ']'; q++) {
+		if (was_space && *q == ';')
+			break;
+		was_space = isspace((unsigned char)*q);
+	}
+	if (*q != ']') {
+		conf_error(c, c->line, "syntax error: missing ']' in section "
+		    "header");
+		return;
+	}
+	*q = '\0';
+	for (end = q + 1; isspace((unsigned char)*end); end++)
+		/* nothing */;
+	if (*end != '\0' && !(*end == ';' && isspace((unsigned char)end[-1]))) {
+		conf_error(c, c->line, "syntax error: unexpected '%s' after ']'",
+		    end);
+		return;
+	}
+
+	for (name = p + 1; isspace((unsigned char)*name); name++)
+		/* nothing */;
+	for (end = q; end > name && isspace((unsigned char)end[-1]); end--)
+		/* nothing */;
+	*end = '\0';
+
+	if (strcmp(name, "server") == 0)
+		c->section = SECTION_SERVER;
+	else if (strncmp(name, "route", 5) == 0 &&
+	    (name[5] == '\0' || isspace((unsigned char)name[5]))) {
+		for (p = name + 5; isspace((unsigned char)*p); p++)
+			/* nothing */;
+		if (*p == '\0')
+			conf_error(c, c->line, "[route]: missing path, expected "
+			    "[route /PATH]");
+		else
+			start_route(c, p, strlen(p));
+	} else
+		conf_error(c, c->line, "unknown section [%s], expected [server] "
+		    "or [route /PATH]", name);
+}
+
+/*
+ * inih glue.
+ */
+
+static int
+src_getc(struct ctx *c)
+{
+	int	ch;
+
+	if (c->fp != NULL) {
+		if ((ch = getc(c->fp)) == EOF && ferror(c->fp))
+			c->read_errno = errno != 0 ? errno : EIO;
+		return ch;
+	}
+	if (c->off == c->len)
+		return EOF;
+	return (unsigned char)c->text[c->off++];
+}
+
+/* Replaces a line inih must not act on (already handled, or reported). */
+static char *
+blank(char *str)
+{
+	str[0] = '\n';
+	str[1] = '\0';
+	return str;
+}
+
+/*
+ * inih's fgets-like reader: one line per call, into str (num bytes). Only
+ * "key = value" lines are passed on, unindented and ending in '\n'; the
+ * rest is handled here and replaced by a blank line.
+ */
+static char *
+reader(char *str, int num, void *arg)
+{
+	struct ctx	*c = arg;
+	size_t		 max, n = 0, total = 0;
+	char		*p, *q;
+	int		 ch, prev = EOF, got = 0, nul = 0, indented, was_space;
+
+	if (c->eof || num < 3)
+		return NULL;
+	max = (size_t)num - 2;			/* room for '\n' and NUL */
+	for (;;) {
+		if ((ch = src_getc(c)) == EOF) {
+			c->eof = 1;
+			if (!got)
+				return NULL;	/* nothing after last '\n' */
+			break;
+		}
+		got = 1;
+		if (ch == '\n')
+			break;
+		if (ch == '\0')
+			nul = 1;
+		if (n < max)
+			str[n++] = (char)ch;
+		total++;
+		prev = ch;
+	}
+	if (prev == '\r') {			/* CRLF */
+		total--;
+		if (n > total)
+			n = total;
+	}
+	str[n] = '\0';
+	c->line++;
+
+	if (total > max) {
+		conf_error(c, c->line, "line too long (max %zu bytes)", max);
+		return blank(str);
+	}
+	if (nul) {
+		conf_error(c, c->line, "line contains a NUL byte");
+		return blank(str);
+	}
+
+	p = str;
+	if (c->line == 1 && strncmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;				/* UTF-8 BOM */
+	indented = isspace((unsigned char)*p);
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0' || *p == ';' || *p == '#')
+		return blank(str);
+	if (*p == '[') {
+		start_section(c, p);
+		return blank(str);
+	}
+
+	/* As inih splits "name = value": at the first '=' or ':'. */
+	was_space = 0;
+	for (q = p; *q != '\0' && *q != '=' && *q != ':'; q++) {
+		if (was_space && *q == ';')
+			break;
+		was_space = isspace((unsigned char)*q);
+	}
+	if (*q != '=') {
+		if (indented && strchr(p, '=') == NULL)
+			conf_error(c, c->line, "continuation lines are not "
+			    "supported: write one 'key = value' per line");
+		else
+			conf_error(c, c->line, "syntax error: expected "
+			    "'key = value' or '[section]'");
+		return blank(str);
+	}
+	if (q == p) {
+		conf_error(c, c->line, "syntax error: missing key before '='");
+		return blank(str);
+	}
+
+	n = strlen(p);
+	memmove(str, p, n);
+	str[n] = '\n';
+	str[n + 1] = '\0';
+	return str;
+}
+
+static const struct key *
+key_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(keys); i++) {
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+static void
+add_option(struct ctx *c, struct config_route *r, const char *key,
+    const char *value)
+{
+	struct config_option	*o;
+
+	o = realloc(r->options, (r->noptions + 1) * sizeof(*o));
+	if (o == NULL)
+		goto nomem;
+	r->options = o;
+	o = &r->options[r->noptions];
+	o->key = strdup(key);
+	o->value = strdup(value);
+	o->line = c->line;
+	r->noptions++;
+	if (o->key == NULL || o->value == NULL)
+		goto nomem;
+	return;
+nomem:
+	c->nomem = 1;
+}
+
+/*
+ * inih's handler, for every "key = value" line the reader passed on. Always
+ * returns 1: errors are recorded here, with their line, not left to inih
+ * (which only remembers the first).
+ */
+static int
+handler(void *arg, const char *section, const char *name, const char *value)
+{
+	struct ctx		*c = arg;
+	struct config		*cfg = c->cfg;
+	struct config_route	*r = NULL;
+	struct override		*ov = NULL;
+	const struct key	*k;
+	size_t			 idx;
+	void			*dst;
+	int			 where;
+
+	(void)section;		/* the reader's is complete, inih's is not */
+
+	switch (c->section) {
+	case SECTION_NONE:
+		conf_error(c, c->line, "key '%s' is outside any section, put it "
+		    "under [server] or [route /PATH]", name);
+		return 1;
+	case SECTION_SERVER:
+		where = IN_SERVER;
+		break;
+	case SECTION_ROUTE:
+		where = IN_ROUTE;
+		r = &cfg->routes[c->route];
+		ov = &c->overrides[c->route];
+		break;
+	case SECTION_SKIP:
+	default:
+		return 1;
+	}
+
+	if ((k = key_find(name)) == NULL) {
+		if (r == NULL)
+			conf_error(c, c->line, "unknown key '%s' in [server]",
+			    name);
+		else
+			add_option(c, r, name, value); /* judged at the end */
+		return 1;
+	}
+	if ((k->where & where) == 0) {
+		if (r == NULL)
+			conf_error(c, c->line, "%s: only valid in a "
+			    "[route /PATH] section, not in [server]", name);
+		else
+			conf_error(c, c->line, "%s: only valid in [server], "
+			    "not in [route %s]", name, r->path);
+		return 1;
+	}
+	idx = (size_t)(k - keys);
+	if (c->seen[idx] != 0 && (k->flags & K_REPEAT) == 0) {
+		conf_error(c, c->line, "%s: duplicate key, already set on line %d",
+		    name, c->seen[idx]);
+		return 1;
+	}
+	c->seen[idx] = c->line;
+
+	if (k->flags & K_LIMIT)
+		dst = (char *)(r != NULL ? &ov->v : &cfg->limits) + k->off;
+	else
+		dst = (char *)(r != NULL ? (void *)r : (void *)cfg) + k->off;
+	if (k->set(c, k, value, dst) == 0 && ov != NULL && (k->flags & K_LIMIT))
+		ov->set |= LIMIT_BIT(k->off);
+	return 1;
+}
+
+/* Checks that need the whole file: every route sees the final [server]. */
+static void
+finish(struct ctx *c)
+{
+	struct config		*cfg = c->cfg;
+	struct config_route	*r;
+	struct override		*ov;
+	size_t			 i, j;
+	int			 plugin;
+
+	if (c->listen_lines == 0)
+		conf_error(c, 0, "listen: missing, at least one 'listen = "
+		    "ADDRESS:PORT' is required in [server]");
+
+	for (i = 0; i < cfg->nroutes; i++) {
+		r = &cfg->routes[i];
+		ov = &c->overrides[i];
+
+		if (r->handler == NULL)
+			conf_error(c, r->line, "[route %s]: handler: missing, "
+			    "expected e.g. 'handler = echo'", r->path);
+		plugin = r->handler != NULL && strncmp(r->handler, PLUGIN_PREFIX,
+		    strlen(PLUGIN_PREFIX)) == 0;
+		for (j = 0; !plugin && j < r->noptions; j++) {
+			conf_error(c, r->options[j].line, "unknown key '%s' in "
+			    "[route %s]", r->options[j].key, r->path);
+		}
+
+		r->limits = cfg->limits;
+		for (j = 0; j < nitems(keys); j++) {
+			if ((keys[j].flags & K_LIMIT) &&
+			    (ov->set & LIMIT_BIT(keys[j].off)))
+				memcpy((char *)&r->limits + keys[j].off,
+				    (char *)&ov->v + keys[j].off, sizeof(uint64_t));
+		}
+	}
+}
+
+static struct config *
+parse(struct ctx *c, struct config_errors *errs)
+{
+	struct config	*cfg;
+	int		 ret;
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	    (cfg->file = strdup(c->name)) == NULL) {
+		c->nomem = 1;
+		goto fail;
+	}
+	cfg->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
+	cfg->handshake_timeout_ms = CONFIG_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+	cfg->shutdown_timeout_ms = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS;
+	cfg->log_level = LOG_LVL_INFO;
+	cfg->limits.ping_period_ms = CONFIG_DEFAULT_PING_PERIOD_MS;
+	cfg->limits.timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;
+	cfg->limits.close_timeout_ms = CONFIG_DEFAULT_CLOSE_TIMEOUT_MS;
+	cfg->limits.max_frame_size = CONFIG_DEFAULT_MAX_FRAME_SIZE;
+	cfg->limits.max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;
+	cfg->limits.max_output_buffer = CONFIG_DEFAULT_MAX_OUTPUT_BUFFER;
+	c->cfg = cfg;
+
+	ret = ini_parse_stream(reader, c, handler, c);
+	if (ret < 0)
+		c->nomem = 1;		/* -2: inih could not allocate its line */
+	else if (ret > 0 && !line_has_error(c, ret)) {
+		/* Not expected (the reader checks syntax first), but never lost. */
+		conf_error(c, ret, "syntax error: expected 'key = value' or "
+		    "'[section]'");
+	}
+	if (c->read_errno != 0)
+		conf_error(c, 0, "cannot read: %s", strerror(c->read_errno));
+	if (!c->nomem)
+		finish(c);
+
+	if (c->nerrors == 0 && !c->nomem) {
+		free(c->overrides);
+		return cfg;
+	}
+fail:
+	errors_flush(c, errs);
+	free(c->overrides);
+	config_free(cfg);
+	return NULL;
+}
+
+struct config *
+config_load(const char *path, struct config_errors *errs)
+{
+	struct ctx	 c;
+	struct config	*cfg;
+
+	memset(&c, 0, sizeof(c));
+	c.name = path;
+	if ((c.fp = fopen(path, "r")) == NULL) {
+		conf_error(&c, 0, "cannot open: %s", strerror(errno));
+		errors_flush(&c, errs);
+		return NULL;
+	}
+	cfg = parse(&c, errs);
+	fclose(c.fp);
+	return cfg;
+}
+
+struct config *
+config_parse_string(const char *text, size_t len, const char *name,
+    struct config_errors *errs)
+{
+	struct ctx	c;
+
+	memset(&c, 0, sizeof(c));
+	c.name = name;
+	c.text = text;
+	c.len = len;
+	return parse(&c, errs);
+}
+
+static void
+route_free(struct config_route *r)
+{
+	size_t	i;
+
+	free(r->path);
+	free(r->handler);
+	free_list(r->origins, r->norigins);
+	free_list(r->subprotocols, r->nsubprotocols);
+	for (i = 0; i < r->noptions; i++) {
+		free(r->options[i].key);
+		free(r->options[i].value);
+	}
+	free(r->options);
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t	i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nlistens; i++)
+		free(cfg->listens[i].spec);
+	free(cfg->listens);
+	for (i = 0; i < cfg->nroutes; i++)
+		route_free(&cfg->routes[i]);
+	free(cfg->routes);
+	free(cfg->file);
+	free(cfg);
+}
+
+void
+config_errors_clear(struct config_errors *errs)
+{
+	size_t	i;
+
+	if (errs == NULL)
+		return;
+	for (i = 0; i < errs->n; i++)
+		free(errs->msgs[i]);
+	free(errs->msgs);
+	errs->msgs = NULL;
+	errs->n = 0;
+}

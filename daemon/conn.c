@@ -1,0 +1,947 @@
+/*
+ * conn.c — the connection state machine (see conn.h for the I/O model).
+ *
+ *   HANDSHAKE --101--> OPEN --close sent or received--> LINGER --EOF/deadline--> freed
+ *       \--4xx/5xx------------------------------------/
+ *
+ * Closing: once our close frame (or an HTTP error answer) has left, we
+ * shut down our write side and read and discard until the peer's EOF or the
+ * close_timeout deadline ("lingering close"), so that closing with unread
+ * input never turns into a RST that destroys the close frame in flight.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include <wsrouted/plugin.h>
+
+#include "conn.h"
+#include "handler.h"
+#include "handshake.h"
+#include "log.h"
+#include "route.h"
+#include "utf8.h"
+
+enum conn_state {
+	ST_HANDSHAKE,
+	ST_OPEN,
+	ST_LINGER,
+};
+
+struct wsr_conn {
+	struct event		 ev;		/* the one event on fd */
+	struct loop		*loop;
+	struct wsr_conn		*next;
+	struct wsr_conn		**pprev;
+	struct timer_entry	 tm;		/* next deadline */
+	int			 fd;
+	uint8_t			 state;
+	bool			 dead;		/* free at the end of the callback */
+	bool			 opened;	/* the handler saw on_open */
+	bool			 paused;	/* reading stopped by backpressure */
+	bool			 close_sent;
+	bool			 close_rcvd;
+	bool			 shut_pending;	/* shutdown(SHUT_WR) once out drains */
+	uint8_t			 in_cb;
+	short			 ev_flags;
+	uint16_t		 close_code;	/* for on_close and the log */
+	uint64_t		 id;
+	uint64_t		 accepted_at;
+	uint64_t		 last_rx;
+	uint64_t		 next_ping;
+	uint64_t		 deadline;	/* linger/close deadline */
+	uint64_t		 bytes_in;
+	uint64_t		 bytes_out;
+	uint64_t		 msgs_in;
+	struct route		*route;		/* holds a table reference */
+	const struct limits	*lim;
+	struct ws_limits	 wsl;
+	struct ws_parser	 parser;
+	void			*user;
+	char			*head;		/* request head spanning reads */
+	size_t			 head_len;
+	uint8_t			*out;		/* what the kernel refused */
+	size_t			 out_off;
+	size_t			 out_len;
+	size_t			 out_cap;
+	char			*query;
+	const char		*subprotocol;	/* owned by the route's config */
+	const char		*end_reason;
+	char			 peer[56];
+};
+
+static void	conn_event_cb(evutil_socket_t, short, void *);
+static void	conn_release(struct wsr_conn *);
+static int	conn_flush(struct wsr_conn *);
+static void	conn_begin_linger(struct wsr_conn *, uint64_t);
+
+/* ---- loop ------------------------------------------------------------- */
+
+static void
+conn_timer_fire(struct timer_entry *e, void *arg);
+
+int
+loop_init(struct loop *l, struct event_base *base)
+{
+	memset(l, 0, sizeof(*l));
+	l->base = base;
+	l->now = timer_now_ms();
+	if ((l->rbuf = malloc(LOOP_READ_BUF)) == NULL)
+		return -1;
+	return timer_wheel_init(&l->wheel, base, conn_timer_fire, l);
+}
+
+void
+loop_free(struct loop *l)
+{
+	conn_free_all(l);
+	timer_wheel_free(&l->wheel);
+	free(l->rbuf);
+	l->rbuf = NULL;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void
+conn_destroy(struct wsr_conn *c, const char *why)
+{
+	if (c->end_reason == NULL)
+		c->end_reason = why;
+	if (c->in_cb > 0)
+		c->dead = true;
+	else
+		conn_release(c);
+}
+
+static void
+conn_set_events(struct wsr_conn *c, short flags)
+{
+	if (flags == c->ev_flags)
+		return;
+	if (c->ev_flags != 0)
+		event_del(&c->ev);
+	c->ev_flags = flags;
+	if (flags == 0)
+		return;
+	event_assign(&c->ev, c->loop->base, c->fd, flags | EV_PERSIST, conn_event_cb, c);
+	event_add(&c->ev, NULL);
+}
+
+static void
+conn_update_events(struct wsr_conn *c)
+{
+	short	flags = 0;
+
+	if (!c->paused)
+		flags |= EV_READ;
+	if (c->out_len > 0)
+		flags |= EV_WRITE;
+	conn_set_events(c, flags);
+}
+
+static void
+conn_schedule(struct wsr_conn *c)
+{
+	uint64_t	at = UINT64_MAX;
+
+	switch (c->state) {
+	case ST_HANDSHAKE:
+		at = c->accepted_at + c->loop->handshake_timeout_ms;
+		break;
+	case ST_OPEN:
+		if (c->lim->timeout_ms > 0)
+			at = c->last_rx + c->lim->timeout_ms;
+		if (c->lim->ping_period_ms > 0 && c->next_ping < at)
+			at = c->next_ping;
+		break;
+	case ST_LINGER:
+		at = c->deadline;
+		break;
+	}
+	if (at == UINT64_MAX)
+		timer_cancel(&c->loop->wheel, &c->tm);
+	else
+		timer_schedule(&c->loop->wheel, &c->tm, at);
+}
+
+/* Appends bytes to what the kernel has yet to take. */
+static int
+out_append(struct wsr_conn *c, const void *p, size_t n)
+{
+	size_t	 need, cap;
+	uint8_t	*o;
+
+	if (n == 0)
+		return 0;
+	if (c->out_off > 0 && c->out_off == c->out_len) {
+		c->out_off = c->out_len = 0;
+	}
+	need = c->out_len + n;
+	if (need > c->out_cap) {
+		/* Compact before growing. */
+		if (c->out_off > 0) {
+			memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+			c->out_len -= c->out_off;
+			c->out_off = 0;
+			need = c->out_len + n;
+		}
+		if (need > c->out_cap) {
+			cap = c->out_cap ? c->out_cap * 2 : 4096;
+			while (cap < need)
+				cap *= 2;
+			if ((o = realloc(c->out, cap)) == NULL)
+				return -1;
+			c->out = o;
+			c->out_cap = cap;
+		}
+	}
+	memcpy(c->out + c->out_len, p, n);
+	c->out_len += n;
+	return 0;
+}
+
+static size_t
+out_pending(const struct wsr_conn *c)
+{
+	return c->out_len - c->out_off;
+}
+
+static void
+out_release(struct wsr_conn *c)
+{
+	free(c->out);
+	c->out = NULL;
+	c->out_off = c->out_len = c->out_cap = 0;
+}
+
+/* Backpressure: stop reading past the high-water mark, resume below half. */
+static void
+conn_check_backpressure(struct wsr_conn *c)
+{
+	uint64_t	hw = c->lim != NULL ? c->lim->max_output_buffer : 65536;
+
+	if (!c->paused && out_pending(c) > hw) {
+		c->paused = true;
+		log_debug("conn=%llu event=paused queued=%zu",
+		    (unsigned long long)c->id, out_pending(c));
+	} else if (c->paused && out_pending(c) <= hw / 2) {
+		c->paused = false;
+		log_debug("conn=%llu event=resumed", (unsigned long long)c->id);
+	}
+}
+
+/*
+ * Write first: hand the kernel what it takes now and keep only the rest.
+ * Returns -1 when the connection is dead.
+ */
+static int
+conn_writev(struct wsr_conn *c, struct iovec *iov, int niov)
+{
+	struct msghdr	msg;
+	ssize_t		n;
+	size_t		total = 0, skip;
+	int		i;
+
+	if (c->dead)
+		return -1;
+	for (i = 0; i < niov; i++)
+		total += iov[i].iov_len;
+	if (total == 0)
+		return 0;
+	n = 0;
+	if (out_pending(c) == 0) {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		msg.msg_iovlen = niov;
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+				conn_destroy(c, errno == EPIPE || errno == ECONNRESET ?
+				    "peer reset" : "write error");
+				return -1;
+			}
+			n = 0;
+		}
+		c->bytes_out += n;
+		if ((size_t)n == total)
+			return 0;
+	}
+	skip = n;
+	for (i = 0; i < niov; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		if (out_append(c, (uint8_t *)iov[i].iov_base + skip, iov[i].iov_len - skip) == -1) {
+			conn_destroy(c, "out of memory");
+			return -1;
+		}
+		skip = 0;
+	}
+	conn_check_backpressure(c);
+	conn_update_events(c);
+	return 0;
+}
+
+static int
+conn_write(struct wsr_conn *c, const void *p, size_t n)
+{
+	struct iovec	iov = { (void *)p, n };
+
+	return conn_writev(c, &iov, 1);
+}
+
+/* Sends the batch gathered for c during a read. */
+static int
+conn_flush(struct wsr_conn *c)
+{
+	struct loop	*l = c->loop;
+	int		 rv = 0;
+
+	if (l->batch_conn == c && l->niov > 0) {
+		rv = conn_writev(c, l->iov, l->niov);
+		l->niov = l->nhdr = 0;
+	}
+	return rv;
+}
+
+/*
+ * Queues one frame. While c's read batch is open the frame joins the batch
+ * (by reference: payloads the parser handed out stay valid until the batch
+ * is flushed); otherwise it is written at once.
+ */
+static int
+conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len)
+{
+	struct loop	*l = c->loop;
+	struct iovec	 iov[2];
+	uint8_t		 hdr[WS_MAX_HEADER], *h;
+	size_t		 hlen;
+
+	if (c->dead)
+		return -1;
+	if (l->batch_conn != c) {
+		hlen = ws_frame_header(hdr, true, opcode, len, NULL);
+		iov[0].iov_base = hdr;
+		iov[0].iov_len = hlen;
+		iov[1].iov_base = (void *)data;
+		iov[1].iov_len = len;
+		return conn_writev(c, iov, len > 0 ? 2 : 1);
+	}
+	if (l->niov + 2 > LOOP_BATCH_IOV && conn_flush(c) == -1)
+		return -1;
+	h = l->hdrs[l->nhdr++];
+	hlen = ws_frame_header(h, true, opcode, len, NULL);
+	l->iov[l->niov].iov_base = h;
+	l->iov[l->niov++].iov_len = hlen;
+	if (len > 0) {
+		l->iov[l->niov].iov_base = (void *)data;
+		l->iov[l->niov++].iov_len = len;
+	}
+	return 0;
+}
+
+/* After our close frame or HTTP answer: FIN our side, drain theirs. */
+static void
+conn_begin_linger(struct wsr_conn *c, uint64_t linger_ms)
+{
+	c->state = ST_LINGER;
+	c->deadline = c->loop->now + linger_ms;
+	c->paused = false;
+	if (out_pending(c) > 0)
+		c->shut_pending = true;
+	else
+		shutdown(c->fd, SHUT_WR);
+	conn_update_events(c);
+	conn_schedule(c);
+}
+
+/* Sends a close frame (code 0: empty payload) and starts lingering. */
+static void
+conn_send_close(struct wsr_conn *c, uint16_t code, const char *reason)
+{
+	uint8_t	payload[WS_MAX_CONTROL];
+	size_t	n;
+
+	if (c->state != ST_OPEN || c->close_sent)
+		return;
+	n = ws_close_build(payload, code, reason);
+	c->close_sent = true;
+	if (!c->close_rcvd)
+		c->close_code = code ? code : WS_CLOSE_NO_STATUS;
+	if (conn_send_frame(c, WS_OP_CLOSE, payload, n) == -1 || conn_flush(c) == -1)
+		return;
+	conn_begin_linger(c, c->lim->close_timeout_ms);
+}
+
+static void
+conn_fail(struct wsr_conn *c, uint16_t code, const char *why)
+{
+	log_info("conn=%llu peer=%s event=protocol_error code=%u reason=\"%s\"",
+	    (unsigned long long)c->id, c->peer, code, why);
+	c->end_reason = why;
+	conn_send_close(c, code, why);
+}
+
+/* ---- handshake -------------------------------------------------------- */
+
+static void
+conn_reject(struct wsr_conn *c, int status, const char *detail)
+{
+	char	resp[512];
+	size_t	n;
+
+	log_info("conn=%llu peer=%s event=rejected status=%d reason=\"%s\"",
+	    (unsigned long long)c->id, c->peer, status, detail != NULL ? detail : "");
+	n = hs_build_error(resp, sizeof(resp), status, detail);
+	free(c->head);
+	c->head = NULL;
+	c->end_reason = "rejected";
+	if (n == 0) {
+		conn_destroy(c, "cannot build the error answer");
+		return;
+	}
+	if (conn_write(c, resp, n) == -1)
+		return;
+	conn_begin_linger(c, c->loop->linger_ms);
+}
+
+static void conn_frames_input(struct wsr_conn *, uint8_t *, size_t);
+
+static void
+conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, size_t nrest)
+{
+	const struct config_route	*cr;
+	struct route			*r;
+	char				 accept[HS_ACCEPT_LEN + 1], resp[512];
+	char				 path[256];
+	size_t				 n;
+	int				 sp;
+
+	r = route_lookup(c->loop->routes, req->path.p, req->path.len);
+	if (r == NULL) {
+		conn_reject(c, 404, log_escape(path, sizeof(path), req->path.p, req->path.len));
+		return;
+	}
+	cr = r->conf;
+	if (!hs_origin_allowed(req->origin, cr->origins, cr->norigins)) {
+		conn_reject(c, 403, "origin not allowed");
+		return;
+	}
+	sp = -1;
+	if (cr->nsubprotocols > 0 && req->protocols.p != NULL)
+		sp = hs_select_subprotocol(req->protocols, cr->subprotocols, cr->nsubprotocols);
+	if (req->query.p != NULL && (c->query = strndup(req->query.p, req->query.len)) == NULL) {
+		conn_reject(c, 500, "out of memory");
+		return;
+	}
+
+	c->route = r;
+	route_table_ref(r->table);
+	c->lim = &cr->limits;
+	c->wsl.max_frame_size = c->lim->max_frame_size;
+	c->wsl.max_message_size = c->lim->max_message_size;
+	c->wsl.expect_masked = true;
+	c->subprotocol = sp >= 0 ? cr->subprotocols[sp] : NULL;
+
+	hs_accept_key(req->key.p, req->key.len, accept);
+	if ((n = hs_build_101(resp, sizeof(resp), accept, c->subprotocol)) == 0) {
+		conn_reject(c, 500, "cannot build the 101 answer");
+		return;
+	}
+	if (r->handler->on_open != NULL && r->handler->on_open(r->instance, c) != 0) {
+		conn_reject(c, 403, "refused by the handler");
+		return;
+	}
+	c->opened = true;
+	c->loop->nopen++;
+	c->state = ST_OPEN;
+	c->next_ping = c->loop->now + c->lim->ping_period_ms;
+	log_info("conn=%llu peer=%s event=open route=%s subprotocol=%s",
+	    (unsigned long long)c->id, c->peer, cr->path,
+	    c->subprotocol != NULL ? c->subprotocol : "-");
+	if (conn_write(c, resp, n) == -1)
+		return;
+	conn_schedule(c);
+	/* A client may send its first frames right behind the head. */
+	if (nrest > 0)
+		conn_frames_input(c, rest, nrest);
+}
+
+static void
+conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
+{
+	struct hs_request	 req;
+	char			*head, *grown;
+	size_t			 len;
+	ssize_t			 end;
+	int			 status;
+
+	if (c->head != NULL) {
+		if ((grown = realloc(c->head, c->head_len + n)) == NULL) {
+			conn_destroy(c, "out of memory");
+			return;
+		}
+		memcpy(grown + c->head_len, buf, n);
+		c->head = grown;
+		c->head_len += n;
+		head = c->head;
+		len = c->head_len;
+	} else {
+		head = (char *)buf;
+		len = n;
+	}
+	end = hs_head_end(head, len);
+	if (end < 0) {
+		conn_reject(c, 431, "request head larger than 8 KiB");
+		return;
+	}
+	if (end == 0) {
+		if (c->head == NULL) {
+			/* The head spans reads: keep it (at most 8 KiB + one read). */
+			if ((c->head = malloc(n)) == NULL) {
+				conn_destroy(c, "out of memory");
+				return;
+			}
+			memcpy(c->head, buf, n);
+			c->head_len = n;
+		}
+		return;
+	}
+	if ((status = hs_request_parse(head, end, &req)) != 0) {
+		conn_reject(c, status, req.error);
+		return;
+	}
+	conn_upgrade(c, &req, (uint8_t *)head + end, len - end);
+	if (c->head != NULL && !c->dead) {
+		free(c->head);
+		c->head = NULL;
+		c->head_len = 0;
+	}
+}
+
+/* ---- frames ------------------------------------------------------------ */
+
+static void
+conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
+{
+	struct loop		*l = c->loop;
+	struct route		*r = c->route;
+	struct ws_event		 ev;
+	enum ws_event_type	 t;
+	size_t			 off = 0;
+	bool			 owned;
+
+	l->batch_conn = c;
+	l->niov = l->nhdr = 0;
+	while (c->state == ST_OPEN && !c->dead &&
+	    (t = ws_parser_next(&c->parser, &c->wsl, buf, len, &off, &ev)) != WS_EV_NONE) {
+		/* Payloads from the parser's own buffers die at its next call. */
+		owned = ev.data != NULL && (ev.data < buf || ev.data > buf + len);
+		switch (t) {
+		case WS_EV_MESSAGE:
+			c->msgs_in++;
+			if (r->handler->on_message != NULL)
+				r->handler->on_message(r->instance, c, ev.opcode, ev.data, ev.len);
+			break;
+		case WS_EV_PING:
+			conn_send_frame(c, WS_OP_PONG, ev.data, ev.len);
+			break;
+		case WS_EV_PONG:
+			break;
+		case WS_EV_CLOSE:
+			c->close_rcvd = true;
+			c->close_code = ev.code;
+			/* Echo the peer's code; a close without one gets an empty one. */
+			conn_send_close(c, ev.code == WS_CLOSE_NO_STATUS ? 0 : ev.code, NULL);
+			owned = false;
+			break;
+		case WS_EV_ERROR:
+			conn_fail(c, ev.code, ev.error);
+			owned = false;
+			break;
+		default:
+			break;
+		}
+		if (owned && !c->dead)
+			conn_flush(c);
+	}
+	if (!c->dead)
+		conn_flush(c);
+	l->batch_conn = NULL;
+	l->niov = l->nhdr = 0;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void
+conn_on_writable(struct wsr_conn *c)
+{
+	ssize_t	n;
+
+	while (out_pending(c) > 0) {
+		n = send(c->fd, c->out + c->out_off, out_pending(c), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				break;
+			conn_destroy(c, "peer reset");
+			return;
+		}
+		c->out_off += n;
+		c->bytes_out += n;
+	}
+	if (out_pending(c) == 0) {
+		out_release(c);
+		if (c->shut_pending) {
+			c->shut_pending = false;
+			shutdown(c->fd, SHUT_WR);
+		}
+	}
+	conn_check_backpressure(c);
+	conn_update_events(c);
+}
+
+static void
+conn_on_eof(struct wsr_conn *c)
+{
+	if (c->state == ST_OPEN && !c->close_rcvd) {
+		c->close_code = WS_CLOSE_ABNORMAL;
+		conn_destroy(c, "peer closed without a close frame");
+	} else if (c->state == ST_HANDSHAKE)
+		conn_destroy(c, "peer closed during the handshake");
+	else
+		conn_destroy(c, c->end_reason != NULL ? c->end_reason : "closed");
+}
+
+static void
+conn_on_readable(struct wsr_conn *c)
+{
+	struct loop	*l = c->loop;
+	ssize_t		 n;
+
+	n = recv(c->fd, l->rbuf, LOOP_READ_BUF, 0);
+	if (n == 0) {
+		conn_on_eof(c);
+		return;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		conn_destroy(c, errno == ECONNRESET ? "peer reset" : "read error");
+		return;
+	}
+	c->bytes_in += n;
+	c->last_rx = l->now;
+	switch (c->state) {
+	case ST_HANDSHAKE:
+		conn_handshake_input(c, l->rbuf, n);
+		break;
+	case ST_OPEN:
+		conn_frames_input(c, l->rbuf, n);
+		break;
+	case ST_LINGER:
+		break;		/* discarded: we are closing */
+	}
+}
+
+static void
+conn_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wsr_conn	*c = arg;
+
+	(void)fd;
+	c->loop->now = timer_now_ms();
+	c->in_cb++;
+	if (what & EV_WRITE)
+		conn_on_writable(c);
+	if ((what & EV_READ) && !c->dead && !c->paused)
+		conn_on_readable(c);
+	c->in_cb--;
+	if (c->dead)
+		conn_release(c);
+}
+
+static void
+conn_timer_fire(struct timer_entry *e, void *arg)
+{
+	struct loop	*l = arg;
+	struct wsr_conn	*c = (struct wsr_conn *)((char *)e - offsetof(struct wsr_conn, tm));
+	uint8_t		 ts[8];
+	uint64_t	 now;
+	int		 i;
+
+	l->now = now = timer_now_ms();
+	c->in_cb++;
+	switch (c->state) {
+	case ST_HANDSHAKE:
+		log_info("conn=%llu peer=%s event=handshake_timeout",
+		    (unsigned long long)c->id, c->peer);
+		conn_destroy(c, "handshake timeout");
+		break;
+	case ST_OPEN:
+		if (c->lim->timeout_ms > 0 && now >= c->last_rx + c->lim->timeout_ms) {
+			log_info("conn=%llu peer=%s event=idle_timeout",
+			    (unsigned long long)c->id, c->peer);
+			c->end_reason = "idle timeout";
+			conn_send_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
+			break;
+		}
+		if (c->lim->ping_period_ms > 0 && now >= c->next_ping) {
+			/* The payload is our clock, handy when reading captures. */
+			for (i = 0; i < 8; i++)
+				ts[i] = (now >> (56 - 8 * i)) & 0xff;
+			conn_send_frame(c, WS_OP_PING, ts, sizeof(ts));
+			c->next_ping = now + c->lim->ping_period_ms;
+		}
+		if (!c->dead)
+			conn_schedule(c);
+		break;
+	case ST_LINGER:
+		conn_destroy(c, c->end_reason != NULL ? c->end_reason : "close timeout");
+		break;
+	}
+	c->in_cb--;
+	if (c->dead)
+		conn_release(c);
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+static void
+format_peer(char *out, size_t cap, const struct sockaddr *sa)
+{
+	char	addr[INET6_ADDRSTRLEN];
+
+	switch (sa->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+		snprintf(out, cap, "%s:%u", addr, ntohs(sin->sin_port));
+		break;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
+		snprintf(out, cap, "[%s]:%u", addr, ntohs(sin6->sin6_port));
+		break;
+	}
+	case AF_UNIX:
+		snprintf(out, cap, "unix");
+		break;
+	default:
+		snprintf(out, cap, "unknown");
+		break;
+	}
+}
+
+void
+conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct wsr_conn	*c;
+	int		 one = 1;
+
+	(void)salen;
+	l->now = timer_now_ms();
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_error("event=accept_failed reason=\"out of memory\"");
+		close(fd);
+		return;
+	}
+	c->loop = l;
+	c->fd = fd;
+	c->id = ++l->next_id;
+	c->accepted_at = c->last_rx = l->now;
+	c->close_code = WS_CLOSE_ABNORMAL;
+	ws_parser_init(&c->parser);
+	format_peer(c->peer, sizeof(c->peer), sa);
+	c->next = l->conns;
+	c->pprev = &l->conns;
+	if (l->conns != NULL)
+		l->conns->pprev = &c->next;
+	l->conns = c;
+	l->nconns++;
+	log_debug("conn=%llu peer=%s event=accept", (unsigned long long)c->id, c->peer);
+
+	conn_update_events(c);
+	if (l->nconns > l->max_connections) {
+		conn_reject(c, 503, "too many connections");
+		return;
+	}
+	conn_schedule(c);
+}
+
+static void
+conn_release(struct wsr_conn *c)
+{
+	struct loop	*l = c->loop;
+
+	if (c->opened) {
+		if (c->route->handler->on_close != NULL)
+			c->route->handler->on_close(c->route->instance, c, c->close_code);
+		l->nopen--;
+		log_info("conn=%llu peer=%s event=close route=%s code=%u reason=\"%s\" "
+		    "bytes_in=%llu bytes_out=%llu msgs_in=%llu duration_ms=%llu",
+		    (unsigned long long)c->id, c->peer, c->route->conf->path,
+		    c->close_code, c->end_reason != NULL ? c->end_reason : "",
+		    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+		    (unsigned long long)c->msgs_in,
+		    (unsigned long long)(l->now - c->accepted_at));
+	} else
+		log_debug("conn=%llu peer=%s event=close reason=\"%s\"",
+		    (unsigned long long)c->id, c->peer,
+		    c->end_reason != NULL ? c->end_reason : "");
+	if (c->route != NULL)
+		route_table_unref(c->route->table, handler_destroy_instance);
+	if (l->batch_conn == c) {
+		l->batch_conn = NULL;
+		l->niov = l->nhdr = 0;
+	}
+	timer_cancel(&l->wheel, &c->tm);
+	if (c->ev_flags != 0)
+		event_del(&c->ev);
+	close(c->fd);
+	ws_parser_free(&c->parser);
+	out_release(c);
+	free(c->head);
+	free(c->query);
+	*c->pprev = c->next;
+	if (c->next != NULL)
+		c->next->pprev = c->pprev;
+	l->nconns--;
+	free(c);
+	if (l->draining && l->nconns == 0 && l->on_drained != NULL)
+		l->on_drained(l);
+}
+
+void
+conn_drain_all(struct loop *l)
+{
+	struct wsr_conn	*c, *next;
+
+	l->draining = true;
+	l->now = timer_now_ms();
+	for (c = l->conns; c != NULL; c = next) {
+		next = c->next;
+		c->in_cb++;
+		if (c->state == ST_HANDSHAKE)
+			conn_destroy(c, "server shutting down");
+		else if (c->state == ST_OPEN) {
+			c->end_reason = "server shutting down";
+			conn_send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+		}
+		c->in_cb--;
+		if (c->dead)
+			conn_release(c);
+	}
+	if (l->nconns == 0 && l->on_drained != NULL)
+		l->on_drained(l);
+}
+
+void
+conn_free_all(struct loop *l)
+{
+	l->draining = false;
+	while (l->conns != NULL)
+		conn_release(l->conns);
+}
+
+/* ---- plugin.h: what handlers may call ------------------------------------ */
+
+int
+wsr_send(struct wsr_conn *c, int opcode, const void *data, size_t len)
+{
+	if (c == NULL || c->dead || c->state != ST_OPEN || c->close_sent)
+		return -1;
+	if (opcode != WSR_TEXT && opcode != WSR_BINARY)
+		return -1;
+	return conn_send_frame(c, opcode, data, len);
+}
+
+void
+wsr_close(struct wsr_conn *c, int code, const char *reason)
+{
+	if (c == NULL || c->dead || c->state != ST_OPEN)
+		return;
+	if (code != 0 && (!ws_close_code_valid(code) || code == 1002 || code == 1007 ||
+	    code == 1009 || code == 1010))
+		code = WS_CLOSE_INTERNAL;
+	c->end_reason = "closed by handler";
+	conn_send_close(c, code, reason);
+}
+
+const char *
+wsr_conn_path(const struct wsr_conn *c)
+{
+	return c->route != NULL ? c->route->conf->path : NULL;
+}
+
+const char *
+wsr_conn_query(const struct wsr_conn *c)
+{
+	return c->query;
+}
+
+const char *
+wsr_conn_peer(const struct wsr_conn *c)
+{
+	return c->peer;
+}
+
+const char *
+wsr_conn_subprotocol(const struct wsr_conn *c)
+{
+	return c->subprotocol;
+}
+
+unsigned long long
+wsr_conn_id(const struct wsr_conn *c)
+{
+	return c->id;
+}
+
+void *
+wsr_conn_data(const struct wsr_conn *c)
+{
+	return c->user;
+}
+
+void
+wsr_conn_set_data(struct wsr_conn *c, void *data)
+{
+	c->user = data;
+}
+
+void
+wsr_log(const struct wsr_conn *c, int level, const char *fmt, ...)
+{
+	char	msg[1024];
+	va_list	ap;
+
+	if (level < WSR_LOG_ERROR || level > WSR_LOG_DEBUG || !log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c != NULL)
+		log_msg(level, "conn=%llu peer=%s route=%s %s", (unsigned long long)c->id,
+		    c->peer, wsr_conn_path(c) ? wsr_conn_path(c) : "-", msg);
+	else
+		log_msg(level, "%s", msg);
+}

@@ -1,0 +1,63 @@
+/*
+ * conn.h — one WebSocket connection: the state machine from accept to
+ * close, and the per-loop context it runs in. Only conn.c does I/O on a
+ * connection; handlers see a `struct wsr_conn` through plugin.h.
+ *
+ * I/O model (DESIGN.md §5): one embedded event per connection; reads go into
+ * the loop's shared buffer and frames are parsed in place; replies are
+ * gathered into one writev per read batch and the kernel gets them first
+ * (EV_WRITE is armed only when it refuses bytes); an idle connection owns
+ * no buffers; one timing wheel per loop holds every deadline.
+ */
+#ifndef WSR_CONN_H
+#define WSR_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "frame.h"
+#include "timer.h"
+
+#define LOOP_READ_BUF	(64 * 1024)
+#define LOOP_BATCH_IOV	64
+
+struct wsr_conn;
+struct route_table;
+
+struct loop {
+	struct event_base	*base;
+	struct timer_wheel	 wheel;
+	uint8_t			*rbuf;		/* shared read buffer */
+	struct route_table	*routes;	/* current table (new connections) */
+	uint64_t		 now;		/* cached monotonic ms */
+	struct wsr_conn	*conns;		/* every live connection */
+	size_t			 nconns;
+	size_t			 nopen;		/* upgraded ones */
+	uint64_t		 next_id;
+	uint64_t		 max_connections;
+	uint64_t		 handshake_timeout_ms;
+	uint64_t		 linger_ms;	/* for connections without a route */
+	bool			 draining;	/* shutdown: no new connections */
+	void			(*on_drained)(struct loop *);
+
+	/* the write batch of the connection being read (see conn_send) */
+	struct wsr_conn	*batch_conn;
+	struct iovec		 iov[LOOP_BATCH_IOV];
+	uint8_t			 hdrs[LOOP_BATCH_IOV / 2][WS_MAX_HEADER];
+	int			 niov;
+	int			 nhdr;
+};
+
+int	loop_init(struct loop *l, struct event_base *base);
+void	loop_free(struct loop *l);
+
+/* Takes ownership of an accepted, non-blocking socket. */
+void	conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen);
+/* Shutdown: close every connection with 1001; l->on_drained runs when none is left. */
+void	conn_drain_all(struct loop *l);
+/* Last resort at exit: drop every connection now. */
+void	conn_free_all(struct loop *l);
+
+#endif

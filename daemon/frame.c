@@ -1,0 +1,455 @@
+/*
+ * frame.c — the RFC 6455 frame codec.
+ *
+ * Hand-written rather than taken from wslay (Debian's libwslay): wslay's
+ * frame layer pulls bytes through a recv callback and copies every payload
+ * into its own buffers; we want to parse the loop's shared read buffer in
+ * place, hand unfragmented messages to handlers without a copy, and fail
+ * fast on bad UTF-8 across fragments. The codec does no I/O, so the daemon,
+ * the client, the unit tests and the fuzzers all drive the same code.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "utf8.h"
+
+#define MSG_MIN_ALLOC	1024
+
+void
+ws_parser_init(struct ws_parser *p)
+{
+	memset(p, 0, sizeof(*p));
+}
+
+void
+ws_parser_free(struct ws_parser *p)
+{
+	free(p->msg);
+	free(p->ctl);
+	ws_parser_init(p);
+}
+
+bool
+ws_parser_busy(const struct ws_parser *p)
+{
+	return p->hdr_len != 0 || p->in_payload || p->msg_opcode != 0;
+}
+
+static enum ws_event_type
+fail(struct ws_parser *p, struct ws_event *ev, uint16_t code, const char *why)
+{
+	p->failed = true;
+	ev->type = WS_EV_ERROR;
+	ev->code = code;
+	ev->error = why;
+	return WS_EV_ERROR;
+}
+
+/* Header size implied by its first two bytes. */
+static uint8_t
+header_size(const uint8_t *h)
+{
+	uint8_t	n = 2, len7 = h[1] & 0x7f;
+
+	if (len7 == 126)
+		n += 2;
+	else if (len7 == 127)
+		n += 8;
+	if (h[1] & 0x80)
+		n += 4;
+	return n;
+}
+
+/* Validates a complete header against §5.2-5.5 and the limits; 0 if fine. */
+static enum ws_event_type
+header_accept(struct ws_parser *p, const struct ws_limits *lim, const uint8_t *h,
+    struct ws_event *ev)
+{
+	uint8_t		 len7 = h[1] & 0x7f;
+	uint64_t	 len;
+	const uint8_t	*q = h + 2;
+	int		 i;
+
+	p->fin = (h[0] & 0x80) != 0;
+	p->opcode = h[0] & 0x0f;
+	p->masked = (h[1] & 0x80) != 0;
+
+	if (h[0] & 0x70)
+		return fail(p, ev, WS_CLOSE_PROTOCOL, "reserved bits set without an extension");
+	switch (p->opcode) {
+	case WS_OP_CONT: case WS_OP_TEXT: case WS_OP_BINARY:
+	case WS_OP_CLOSE: case WS_OP_PING: case WS_OP_PONG:
+		break;
+	default:
+		return fail(p, ev, WS_CLOSE_PROTOCOL, "unknown opcode");
+	}
+	if (lim->expect_masked && !p->masked)
+		return fail(p, ev, WS_CLOSE_PROTOCOL, "unmasked client frame");
+	if (!lim->expect_masked && p->masked)
+		return fail(p, ev, WS_CLOSE_PROTOCOL, "masked server frame");
+
+	if (len7 == 126) {
+		len = (uint64_t)q[0] << 8 | q[1];
+		q += 2;
+	} else if (len7 == 127) {
+		len = 0;
+		for (i = 0; i < 8; i++)
+			len = len << 8 | q[i];
+		q += 8;
+		if (len >> 63)
+			return fail(p, ev, WS_CLOSE_PROTOCOL, "64-bit length with the top bit set");
+	} else
+		len = len7;
+	if (p->masked)
+		memcpy(p->mask, q, 4);
+
+	if (p->opcode & 0x08) {
+		if (!p->fin)
+			return fail(p, ev, WS_CLOSE_PROTOCOL, "fragmented control frame");
+		if (len > WS_MAX_CONTROL)
+			return fail(p, ev, WS_CLOSE_PROTOCOL, "control frame longer than 125 bytes");
+	} else {
+		if (p->opcode == WS_OP_CONT && p->msg_opcode == 0)
+			return fail(p, ev, WS_CLOSE_PROTOCOL, "continuation frame without a message");
+		if (p->opcode != WS_OP_CONT && p->msg_opcode != 0)
+			return fail(p, ev, WS_CLOSE_PROTOCOL, "new message inside a fragmented message");
+		if (len > lim->max_frame_size)
+			return fail(p, ev, WS_CLOSE_TOO_BIG, "frame larger than max_frame_size");
+		if (len > lim->max_message_size ||
+		    p->msg_len > lim->max_message_size - len)
+			return fail(p, ev, WS_CLOSE_TOO_BIG, "message larger than max_message_size");
+		if (p->opcode != WS_OP_CONT) {
+			p->msg_opcode = p->opcode;
+			p->utf8 = UTF8_ACCEPT;
+		}
+	}
+	p->remaining = len;
+	p->payload_off = 0;
+	p->in_payload = true;
+	return WS_EV_NONE;
+}
+
+/*
+ * Collects the header, from buf directly when it is all there (the common
+ * case), else through p->hdr. Returns WS_EV_NONE with p->in_payload set when
+ * a header was accepted, WS_EV_NONE without it when more bytes are needed.
+ */
+static enum ws_event_type
+read_header(struct ws_parser *p, const struct ws_limits *lim, const uint8_t *buf,
+    size_t len, size_t *off, struct ws_event *ev)
+{
+	size_t	avail = len - *off, take;
+	uint8_t	need;
+
+	if (p->hdr_len == 0 && avail >= 2) {
+		need = header_size(buf + *off);
+		if (avail >= need) {
+			*off += need;
+			return header_accept(p, lim, buf + *off - need, ev);
+		}
+	}
+	/* Slow path: the header is split across reads. */
+	need = p->hdr_len >= 2 ? header_size(p->hdr) : 2;
+	while (avail > 0) {
+		take = need - p->hdr_len;
+		if (take > avail)
+			take = avail;
+		memcpy(p->hdr + p->hdr_len, buf + *off, take);
+		p->hdr_len += take;
+		*off += take;
+		avail -= take;
+		if (p->hdr_len < need)
+			break;
+		if (need == 2) {
+			need = header_size(p->hdr);
+			if (need > 2)
+				continue;
+		}
+		p->hdr_len = 0;
+		return header_accept(p, lim, p->hdr, ev);
+	}
+	return WS_EV_NONE;
+}
+
+static bool
+msg_reserve(struct ws_parser *p, const struct ws_limits *lim, size_t want)
+{
+	size_t	 cap;
+	uint8_t	*m;
+
+	if (want <= p->msg_cap)
+		return true;
+	/* Doubling keeps a partial message within 2x its payload bytes. */
+	cap = p->msg_cap ? p->msg_cap * 2 : MSG_MIN_ALLOC;
+	if (cap < want)
+		cap = want;
+	if (cap > lim->max_message_size && want <= lim->max_message_size)
+		cap = lim->max_message_size;
+	if ((m = realloc(p->msg, cap)) == NULL)
+		return false;
+	p->msg = m;
+	p->msg_cap = cap;
+	return true;
+}
+
+static void
+msg_release(struct ws_parser *p)
+{
+	free(p->msg);
+	p->msg = NULL;
+	p->msg_len = p->msg_cap = 0;
+	p->msg_opcode = 0;
+}
+
+static void
+frame_done(struct ws_parser *p)
+{
+	p->in_payload = false;
+	p->hdr_len = 0;
+}
+
+static enum ws_event_type
+control_event(struct ws_parser *p, const uint8_t *data, size_t n, struct ws_event *ev)
+{
+	const uint8_t	*reason;
+	size_t		 rlen;
+	uint16_t	 code, err;
+
+	ev->data = data;
+	ev->len = n;
+	switch (p->opcode) {
+	case WS_OP_PING:
+		ev->type = WS_EV_PING;
+		break;
+	case WS_OP_PONG:
+		ev->type = WS_EV_PONG;
+		break;
+	default:
+		if ((err = ws_close_parse(data, n, &code, &reason, &rlen)) != 0)
+			return fail(p, ev, err, err == WS_CLOSE_INVALID_DATA ?
+			    "close reason is not UTF-8" : "invalid close payload or code");
+		ev->type = WS_EV_CLOSE;
+		ev->code = code;
+		ev->data = reason;
+		ev->len = rlen;
+		break;
+	}
+	return ev->type;
+}
+
+enum ws_event_type
+ws_parser_next(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
+    size_t len, size_t *off, struct ws_event *ev)
+{
+	size_t		avail, chunk;
+	size_t		bad;
+	uint8_t		st;
+
+	memset(ev, 0, sizeof(*ev));
+	if (p->failed)
+		return fail(p, ev, WS_CLOSE_PROTOCOL, "input after a protocol error");
+	/* What the previous event handed out from our own buffers is done with. */
+	if (p->ctl != NULL && !p->in_payload) {
+		free(p->ctl);
+		p->ctl = NULL;
+		p->ctl_len = 0;
+	}
+	if (p->msg_opcode == 0 && p->msg != NULL)
+		msg_release(p);
+
+	for (;;) {
+		if (!p->in_payload) {
+			if (*off == len)
+				return (ev->type = WS_EV_NONE);
+			if (read_header(p, lim, buf, len, off, ev) == WS_EV_ERROR)
+				return WS_EV_ERROR;
+			if (!p->in_payload)
+				return (ev->type = WS_EV_NONE);
+		}
+		avail = len - *off;
+
+		if (p->opcode & 0x08) {
+			/* Control frame: at most 125 bytes, whole or via p->ctl. */
+			if (p->ctl == NULL && avail >= p->remaining) {
+				chunk = p->remaining;
+				if (p->masked)
+					ws_mask(buf + *off, chunk, p->mask, 0);
+				*off += chunk;
+				frame_done(p);
+				return control_event(p, buf + *off - chunk, chunk, ev);
+			}
+			if (p->ctl == NULL && (p->ctl = malloc(WS_MAX_CONTROL)) == NULL)
+				return fail(p, ev, WS_CLOSE_INTERNAL, "out of memory");
+			chunk = avail < p->remaining ? avail : p->remaining;
+			if (chunk > 0)	/* buf may be NULL when len == 0 */
+				memcpy(p->ctl + p->ctl_len, buf + *off, chunk);
+			if (p->masked)
+				ws_mask(p->ctl + p->ctl_len, chunk, p->mask, p->payload_off);
+			p->ctl_len += chunk;
+			p->payload_off += chunk;
+			p->remaining -= chunk;
+			*off += chunk;
+			if (p->remaining > 0)
+				return (ev->type = WS_EV_NONE);
+			frame_done(p);
+			return control_event(p, p->ctl, p->ctl_len, ev);
+		}
+
+		/* Fast path: a whole unfragmented message already in buf. */
+		if (p->fin && p->msg_len == 0 && p->payload_off == 0 &&
+		    avail >= p->remaining) {
+			chunk = p->remaining;
+			if (p->masked)
+				ws_mask(buf + *off, chunk, p->mask, 0);
+			if (p->msg_opcode == WS_OP_TEXT &&
+			    utf8_feed(UTF8_ACCEPT, buf + *off, chunk, NULL) != UTF8_ACCEPT)
+				return fail(p, ev, WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
+			ev->type = WS_EV_MESSAGE;
+			ev->opcode = p->msg_opcode;
+			ev->data = buf + *off;
+			ev->len = chunk;
+			*off += chunk;
+			p->msg_opcode = 0;
+			frame_done(p);
+			return WS_EV_MESSAGE;
+		}
+
+		/* Slow path: copy what is here into the message buffer. */
+		chunk = avail < p->remaining ? avail : p->remaining;
+		if (chunk > 0) {
+			if (p->masked)
+				ws_mask(buf + *off, chunk, p->mask, p->payload_off);
+			if (p->msg_opcode == WS_OP_TEXT) {
+				/* Fail fast: refuse at the first bad byte, not at FIN. */
+				st = utf8_feed(p->utf8, buf + *off, chunk, &bad);
+				if (st == UTF8_REJECT)
+					return fail(p, ev, WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
+				p->utf8 = st;
+			}
+			if (!msg_reserve(p, lim, p->msg_len + chunk))
+				return fail(p, ev, WS_CLOSE_INTERNAL, "out of memory");
+			memcpy(p->msg + p->msg_len, buf + *off, chunk);
+			p->msg_len += chunk;
+			p->payload_off += chunk;
+			p->remaining -= chunk;
+			*off += chunk;
+		}
+		if (p->remaining > 0)
+			return (ev->type = WS_EV_NONE);
+		frame_done(p);
+		if (!p->fin)
+			continue;
+		if (p->msg_opcode == WS_OP_TEXT && p->utf8 != UTF8_ACCEPT)
+			return fail(p, ev, WS_CLOSE_INVALID_DATA, "text message ends inside a UTF-8 sequence");
+		ev->type = WS_EV_MESSAGE;
+		ev->opcode = p->msg_opcode;
+		ev->data = p->msg;
+		ev->len = p->msg_len;
+		/* Released at the next call, once the caller is done with it. */
+		p->msg_opcode = 0;
+		return WS_EV_MESSAGE;
+	}
+}
+
+size_t
+ws_frame_header(uint8_t *out, bool fin, uint8_t opcode, uint64_t len, const uint8_t mask[4])
+{
+	size_t	n = 2;
+	int	i;
+
+	out[0] = (fin ? 0x80 : 0) | (opcode & 0x0f);
+	out[1] = mask != NULL ? 0x80 : 0;
+	if (len < 126)
+		out[1] |= (uint8_t)len;
+	else if (len <= 0xffff) {
+		out[1] |= 126;
+		out[2] = len >> 8;
+		out[3] = len & 0xff;
+		n = 4;
+	} else {
+		out[1] |= 127;
+		for (i = 0; i < 8; i++)
+			out[2 + i] = (len >> (56 - 8 * i)) & 0xff;
+		n = 10;
+	}
+	if (mask != NULL) {
+		memcpy(out + n, mask, 4);
+		n += 4;
+	}
+	return n;
+}
+
+void
+ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off)
+{
+	uint8_t		m[4];
+	uint32_t	m32;
+	uint64_t	m64, w;
+	size_t		i;
+
+	for (i = 0; i < 4; i++)
+		m[i] = mask[(off + i) & 3];
+	memcpy(&m32, m, 4);
+	m64 = (uint64_t)m32 << 32 | m32;
+	/* Eight bytes at a time; a multiple of 4 keeps the key in phase. */
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		w ^= m64;
+		memcpy(p + i, &w, 8);
+	}
+	for (; i < n; i++)
+		p[i] ^= m[i & 3];
+}
+
+bool
+ws_close_code_valid(unsigned code)
+{
+	if (code >= 1000 && code <= 1003)
+		return true;
+	if (code >= 1007 && code <= 1014)
+		return true;
+	return code >= 3000 && code <= 4999;
+}
+
+uint16_t
+ws_close_parse(const uint8_t *p, size_t n, uint16_t *code, const uint8_t **reason,
+    size_t *reason_len)
+{
+	*reason = NULL;
+	*reason_len = 0;
+	if (n == 0) {
+		*code = WS_CLOSE_NO_STATUS;
+		return 0;
+	}
+	if (n == 1)
+		return WS_CLOSE_PROTOCOL;
+	*code = (uint16_t)(p[0] << 8 | p[1]);
+	if (!ws_close_code_valid(*code))
+		return WS_CLOSE_PROTOCOL;
+	if (!utf8_valid(p + 2, n - 2))
+		return WS_CLOSE_INVALID_DATA;
+	*reason = p + 2;
+	*reason_len = n - 2;
+	return 0;
+}
+
+size_t
+ws_close_build(uint8_t out[WS_MAX_CONTROL], uint16_t code, const char *reason)
+{
+	size_t	rlen = reason != NULL ? strlen(reason) : 0;
+
+	if (code == 0)
+		return 0;
+	if (rlen > WS_MAX_CLOSE_REASON) {
+		rlen = WS_MAX_CLOSE_REASON;
+		/* Never cut a multi-byte character in half. */
+		while (rlen > 0 && ((uint8_t)reason[rlen] & 0xc0) == 0x80)
+			rlen--;
+	}
+	out[0] = code >> 8;
+	out[1] = code & 0xff;
+	if (rlen > 0)		/* reason may be NULL: memcpy(_, NULL, 0) is UB */
+		memcpy(out + 2, reason, rlen);
+	return rlen + 2;
+}

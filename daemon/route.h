@@ -1,0 +1,38 @@
+/*
+ * route.h — PURE. The route table: request path → route (config + handler
+ * instance). Exact match on the path; the query string is ignored for
+ * matching and kept for the handler. Routes are refcounted so that a
+ * config reload can swap tables while open connections keep theirs.
+ */
+#ifndef WSR_ROUTE_H
+#define WSR_ROUTE_H
+
+#include <stddef.h>
+#include "config.h"
+
+struct route {
+	const struct config_route *conf;	/* owned by the table's config */
+	const struct wsr_handler  *handler;	/* vtable */
+	void			  *instance;	/* handler's per-route state */
+	struct route_table	  *table;	/* back pointer for refcounting */
+};
+
+struct route_table {
+	struct config	*cfg;		/* owned */
+	struct route	*routes;	/* sorted by path for bsearch */
+	size_t		 nroutes;
+	unsigned	 refs;		/* 1 for the daemon + 1 per open connection */
+};
+
+/*
+ * Builds a table for cfg (takes ownership of cfg); handlers are bound later.
+ * Returns NULL only when out of memory, and cfg then remains the caller's.
+ */
+struct route_table	*route_table_new(struct config *cfg);
+/* Exact path lookup; path need not be NUL-terminated. NULL when no route. */
+struct route		*route_lookup(struct route_table *t, const char *path, size_t len);
+void			 route_table_ref(struct route_table *t);
+/* Drops a reference; calls free_instances(route) for every route then frees at 0. */
+void			 route_table_unref(struct route_table *t, void (*free_instances)(struct route *));
+
+#endif

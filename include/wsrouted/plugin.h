@@ -1,0 +1,89 @@
+/*
+ * wsrouted/plugin.h — the handler interface of wsrouted.
+ *
+ * This is the only public header. Built-in handlers (echo, …) and plugins
+ * are written against it alike: a handler is a `struct wsr_handler` vtable,
+ * instantiated once per [route] that names it, and it talks back to the
+ * daemon only through the wsr_* functions below.
+ *
+ * Threading: every callback runs on the event loop that owns the
+ * connection; the wsr_* functions must be called from inside a callback.
+ *
+ * Versioning: WSR_PLUGIN_ABI changes whenever this header changes
+ * incompatibly; the daemon refuses a handler built against another ABI.
+ */
+#ifndef WSROUTED_PLUGIN_H
+#define WSROUTED_PLUGIN_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WSR_PLUGIN_ABI	1
+
+#if defined(__GNUC__)
+#define WSR_API	__attribute__((visibility("default")))
+#else
+#define WSR_API
+#endif
+
+/* Message opcodes, as on the wire. */
+#define WSR_TEXT	0x1
+#define WSR_BINARY	0x2
+
+/* Log levels for wsr_log(). */
+#define WSR_LOG_ERROR	0
+#define WSR_LOG_WARN	1
+#define WSR_LOG_INFO	2
+#define WSR_LOG_DEBUG	3
+
+struct wsr_conn;	/* opaque: one WebSocket connection */
+
+/* A route option (a key of the [route] section the daemon does not know). */
+struct wsr_option {
+	const char	*key;
+	const char	*value;
+};
+
+struct wsr_handler {
+	int		 abi;		/* WSR_PLUGIN_ABI */
+	const char	*name;		/* as written after "handler =" */
+	/*
+	 * Called once per route. Returns the route's state (may be NULL only
+	 * if the handler keeps none and sets no *cause), or NULL with *cause
+	 * set to a malloc'd message (a config error).
+	 */
+	void		*(*create)(const struct wsr_option *opts, size_t nopts, char **cause);
+	void		 (*destroy)(void *self);
+	/* A connection was upgraded; non-zero refuses it (the peer sees 403). */
+	int		 (*on_open)(void *self, struct wsr_conn *c);
+	/* A whole message; data is valid until the callback returns. */
+	void		 (*on_message)(void *self, struct wsr_conn *c, int opcode,
+			    const void *data, size_t len);
+	/* The connection is gone (code as received or sent, 1006 if none). */
+	void		 (*on_close)(void *self, struct wsr_conn *c, int code);
+};
+
+/* Queues a message; 0 on success, -1 if the connection is closing or closed. */
+WSR_API int	 wsr_send(struct wsr_conn *c, int opcode, const void *data, size_t len);
+/* Starts the closing handshake with code (1000, 1001, 1003, 1008, 1011, 3000-4999). */
+WSR_API void	 wsr_close(struct wsr_conn *c, int code, const char *reason);
+
+WSR_API const char *wsr_conn_path(const struct wsr_conn *c);	/* "/echo" */
+WSR_API const char *wsr_conn_query(const struct wsr_conn *c);	/* after '?', or NULL */
+WSR_API const char *wsr_conn_peer(const struct wsr_conn *c);	/* "127.0.0.1:4242" */
+WSR_API const char *wsr_conn_subprotocol(const struct wsr_conn *c); /* or NULL */
+WSR_API unsigned long long wsr_conn_id(const struct wsr_conn *c);
+WSR_API void	*wsr_conn_data(const struct wsr_conn *c);
+WSR_API void	 wsr_conn_set_data(struct wsr_conn *c, void *data);
+
+WSR_API void	 wsr_log(const struct wsr_conn *c, int level, const char *fmt, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,1229 @@
+/*
+ * test_config.c — the config loader: value parsers, every error message
+ * (exact text, file and line), inheritance of limits, and the reference
+ * conf/wsrouted.ini.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+#ifndef SRCDIR
+#define SRCDIR "."
+#endif
+
+#define NAME	"t.ini"
+/* Two lines: whatever a test adds starts at line 3. */
+#define SERVER	"[server]\nlisten = 127.0.0.1:8080\n"
+
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+static struct config *
+parse(const char *text, struct config_errors *errs)
+{
+	return config_parse_string(text, strlen(text), NAME, errs);
+}
+
+static struct config *
+parse_ok(const char *text)
+{
+	struct config_errors	 errs = { NULL, 0 };
+	struct config		*cfg;
+	size_t			 i;
+
+	cfg = parse(text, &errs);
+	for (i = 0; i < errs.n; i++)
+		print_message("unexpected error: %s\n", errs.msgs[i]);
+	assert_int_equal(errs.n, 0);
+	assert_non_null(cfg);
+	return cfg;
+}
+
+/* Parsing text fails with exactly the messages want[0..n), in that order. */
+static void
+check_errors(const char *text, size_t len, const char *const *want, size_t n)
+{
+	struct config_errors	 errs = { NULL, 0 };
+	struct config		*cfg;
+	size_t			 i;
+	int			 same;
+
+	cfg = config_parse_string(text, len, NAME, &errs);
+	same = errs.n == n;
+	for (i = 0; same && i < n; i++)
+		same = strcmp(errs.msgs[i], want[i]) == 0;
+	if (!same) {
+		for (i = 0; i < n; i++)
+			print_message("want: %s\n", want[i]);
+		for (i = 0; i < errs.n; i++)
+			print_message("got:  %s\n", errs.msgs[i]);
+	}
+	assert_null(cfg);
+	config_errors_clear(&errs);
+	assert_true(same);
+}
+
+#define expect_errors(text, ...) do {					\
+	const char *const want_[] = { __VA_ARGS__ };			\
+	check_errors((text), strlen(text), want_, nitems(want_));	\
+} while (0)
+
+/*
+ * Sizes and durations.
+ */
+
+static void
+test_size_valid(void **state)
+{
+	static const struct {
+		const char	*s;
+		uint64_t	 v;
+	} ok[] = {
+		{ "0", 0 }, { "512", 512 }, { "512B", 512 }, { "007", 7 },
+		{ "1K", 1024 }, { "64KiB", 65536 },
+		{ "1M", 1 << 20 }, { "1MiB", 1 << 20 }, { "16MiB", 16 << 20 },
+		{ "1G", 1ULL << 30 }, { "2GiB", 2ULL << 30 },
+		{ "1 MiB", 1 << 20 }, { "1\tK", 1024 },
+		{ "17179869183GiB", 17179869183ULL << 30 },
+		{ "18446744073709551615", UINT64_MAX },
+		{ "18446744073709551615B", UINT64_MAX },
+	};
+	uint64_t	v;
+	size_t		i;
+
+	(void)state;
+	for (i = 0; i < nitems(ok); i++) {
+		v = 42;
+		assert_int_equal(config_parse_size(ok[i].s, &v), 0);
+		assert_true(v == ok[i].v);
+	}
+}
+
+static void
+test_size_invalid(void **state)
+{
+	static const char *const bad[] = {
+		"", " ", "-1", "+1", " 1", "1 ", "1MiB ", "0x10", "1.5MiB",
+		"12 apples", "1KB", "1kib", "1k", "1mib", "1TiB", "MiB", "B",
+		"1 MiB MiB", "1MiBB", "12XB", "1.5.5MiB", "ten",
+		"18446744073709551616", "99999999999999999999999",
+		"17179869184GiB", "18014398509481984MiB", "18014398509481984K",
+	};
+	uint64_t	v;
+	size_t		i;
+
+	(void)state;
+	for (i = 0; i < nitems(bad); i++) {
+		v = 42;
+		if (config_parse_size(bad[i], &v) != -1)
+			fail_msg("size '%s' accepted", bad[i]);
+		assert_true(v == 42);		/* untouched on error */
+	}
+}
+
+static void
+test_duration_valid(void **state)
+{
+	static const struct {
+		const char	*s;
+		uint64_t	 v;
+	} ok[] = {
+		{ "0", 0 }, { "0ms", 0 }, { "0s", 0 }, { "30", 30000 },
+		{ "1ms", 1 }, { "500ms", 500 }, { "10s", 10000 },
+		{ "2m", 120000 }, { "1h", 3600000 }, { "1 s", 1000 },
+		{ "18446744073709551615ms", UINT64_MAX },
+		{ "18446744073709551s", 18446744073709551000ULL },
+	};
+	uint64_t	v;
+	size_t		i;
+
+	(void)state;
+	for (i = 0; i < nitems(ok); i++) {
+		v = 42;
+		assert_int_equal(config_parse_duration_ms(ok[i].s, &v), 0);
+		assert_true(v == ok[i].v);
+	}
+}
+
+static void
+test_duration_invalid(void **state)
+{
+	static const char *const bad[] = {
+		"", "s", "ms", "-5s", "+5s", " 5s", "5s ", "5 ", "1d", "1.5s",
+		"10parsecs", "abc", "1S", "1H", "1sec", "1min", "5s5",
+		"18446744073709552",			/* bare: seconds */
+		"18446744073709552s", "5124095576030432h",
+		"18446744073709551616ms",
+	};
+	uint64_t	v;
+	size_t		i;
+
+	(void)state;
+	for (i = 0; i < nitems(bad); i++) {
+		v = 42;
+		if (config_parse_duration_ms(bad[i], &v) != -1)
+			fail_msg("duration '%s' accepted", bad[i]);
+		assert_true(v == 42);
+	}
+}
+
+/*
+ * Listen addresses.
+ */
+
+static void
+test_listen_ipv4(void **state)
+{
+	struct config_listen	 l;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&l.addr;
+
+	(void)state;
+	assert_int_equal(config_parse_listen("127.0.0.1:8080", &l), 0);
+	assert_int_equal(l.kind, LISTEN_INET);
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_int_equal(ntohs(sin->sin_port), 8080);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
+	assert_int_equal(l.addrlen, sizeof(struct sockaddr_in));
+	assert_null(l.spec);
+	assert_int_equal(l.line, 0);
+
+	assert_int_equal(config_parse_listen("0.0.0.0:1", &l), 0);
+	assert_int_equal(sin->sin_addr.s_addr, htonl(INADDR_ANY));
+	assert_int_equal(ntohs(sin->sin_port), 1);
+
+	assert_int_equal(config_parse_listen("10.1.2.3:65535", &l), 0);
+	assert_int_equal(ntohs(sin->sin_port), 65535);
+	assert_int_equal(config_parse_listen("10.1.2.3:0", &l), 0);
+	assert_int_equal(ntohs(sin->sin_port), 0);
+}
+
+static void
+test_listen_ipv6(void **state)
+{
+	struct config_listen	 l;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&l.addr;
+
+	(void)state;
+	assert_int_equal(config_parse_listen("[::1]:8080", &l), 0);
+	assert_int_equal(l.kind, LISTEN_INET);
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(sin6->sin6_port), 8080);
+	assert_true(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+	assert_int_equal(l.addrlen, sizeof(struct sockaddr_in6));
+
+	assert_int_equal(config_parse_listen("[2001:db8::42]:443", &l), 0);
+	assert_int_equal(ntohs(sin6->sin6_port), 443);
+	assert_int_equal(config_parse_listen("[::ffff:127.0.0.1]:80", &l), 0);
+
+	/* "*" is every address, IPv4 included: [::] (the daemon clears V6ONLY). */
+	assert_int_equal(config_parse_listen("*:8080", &l), 0);
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_true(IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr));
+	assert_int_equal(ntohs(sin6->sin6_port), 8080);
+}
+
+static void
+test_listen_unix(void **state)
+{
+	struct config_listen	 l;
+	struct sockaddr_un	*su = (struct sockaddr_un *)&l.addr;
+	char			 spec[sizeof(su->sun_path) + 16];
+
+	(void)state;
+	assert_int_equal(config_parse_listen("unix:/run/wsrouted.sock", &l), 0);
+	assert_int_equal(l.kind, LISTEN_UNIX);
+	assert_int_equal(su->sun_family, AF_UNIX);
+	assert_string_equal(su->sun_path, "/run/wsrouted.sock");
+	assert_int_equal(l.addrlen, offsetof(struct sockaddr_un, sun_path) +
+	    strlen("/run/wsrouted.sock") + 1);
+
+	/* The longest path that fits sun_path with its NUL, then one more. */
+	memset(spec, 0, sizeof(spec));
+	memcpy(spec, "unix:/", 6);
+	memset(spec + 6, 'a', sizeof(su->sun_path) - 2);
+	assert_int_equal(strlen(spec) - 5, sizeof(su->sun_path) - 1);
+	assert_int_equal(config_parse_listen(spec, &l), 0);
+	assert_int_equal(strlen(su->sun_path), sizeof(su->sun_path) - 1);
+	spec[strlen(spec)] = 'a';
+	assert_int_equal(config_parse_listen(spec, &l), -1);
+}
+
+static void
+test_listen_invalid(void **state)
+{
+	static const char *const bad[] = {
+		/* ports */
+		"1.2.3.4:65536", "1.2.3.4:99999", "1.2.3.4:", "1.2.3.4:-1",
+		"1.2.3.4:+80", "1.2.3.4:http", "1.2.3.4:80x", "1.2.3.4: 80",
+		"[::1]:65536", "[::1]:", "*:", "*:x", "*:99999999999999999999",
+		/* addresses */
+		"", "*", "127.0.0.1", "localhost:80", "localhost:abc",
+		"example.com:443", "1.2.3:80", "256.1.1.1:80", "01.2.3.4:80",
+		" 1.2.3.4:80", "1.2.3.4:80 ", ":80", "::1:80", "[::1", "[::1]",
+		"[::1]8080", "[]:80", "[nope]:80", "[1.2.3.4]:80",
+		"[fe80::1%eth0]:80", "**:80", "tcp://1.2.3.4:80",
+		/* unix */
+		"unix:", "unix:relative.sock", "unix:@abstract", "UNIX:/x",
+	};
+	struct config_listen	l;
+	size_t			i;
+
+	(void)state;
+	for (i = 0; i < nitems(bad); i++) {
+		if (config_parse_listen(bad[i], &l) != -1)
+			fail_msg("listen '%s' accepted", bad[i]);
+	}
+}
+
+/*
+ * Whole configs.
+ */
+
+static void
+test_defaults(void **state)
+{
+	struct config	*cfg;
+	struct limits	*lim;
+
+	(void)state;
+	cfg = parse_ok(SERVER "[route /echo]\nhandler = echo\n");
+	assert_string_equal(cfg->file, NAME);
+	assert_int_equal(cfg->nlistens, 1);
+	assert_string_equal(cfg->listens[0].spec, "127.0.0.1:8080");
+	assert_int_equal(cfg->listens[0].line, 2);
+	assert_int_equal(cfg->max_connections, CONFIG_DEFAULT_MAX_CONNECTIONS);
+	assert_int_equal(cfg->handshake_timeout_ms,
+	    CONFIG_DEFAULT_HANDSHAKE_TIMEOUT_MS);
+	assert_int_equal(cfg->shutdown_timeout_ms,
+	    CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS);
+	assert_int_equal(cfg->log_level, LOG_LVL_INFO);
+	lim = &cfg->limits;
+	assert_int_equal(lim->ping_period_ms, CONFIG_DEFAULT_PING_PERIOD_MS);
+	assert_int_equal(lim->timeout_ms, CONFIG_DEFAULT_TIMEOUT_MS);
+	assert_int_equal(lim->close_timeout_ms, CONFIG_DEFAULT_CLOSE_TIMEOUT_MS);
+	assert_int_equal(lim->max_frame_size, CONFIG_DEFAULT_MAX_FRAME_SIZE);
+	assert_int_equal(lim->max_message_size, CONFIG_DEFAULT_MAX_MESSAGE_SIZE);
+	assert_int_equal(lim->max_output_buffer, CONFIG_DEFAULT_MAX_OUTPUT_BUFFER);
+
+	assert_int_equal(cfg->nroutes, 1);
+	assert_string_equal(cfg->routes[0].path, "/echo");
+	assert_string_equal(cfg->routes[0].handler, "echo");
+	assert_int_equal(cfg->routes[0].line, 3);
+	assert_memory_equal(&cfg->routes[0].limits, &cfg->limits,
+	    sizeof(cfg->limits));
+	assert_int_equal(cfg->routes[0].norigins, 0);
+	assert_null(cfg->routes[0].origins);
+	assert_int_equal(cfg->routes[0].nsubprotocols, 0);
+	assert_int_equal(cfg->routes[0].noptions, 0);
+	config_free(cfg);
+
+	/* No route at all is valid: every request gets 404. */
+	cfg = parse_ok(SERVER);
+	assert_int_equal(cfg->nroutes, 0);
+	config_free(cfg);
+}
+
+static void
+test_every_server_key(void **state)
+{
+	struct config	*cfg;
+
+	(void)state;
+	cfg = parse_ok(
+	    "[server]\n"
+	    "listen = 127.0.0.1:1\n"
+	    "listen = [::1]:2\n"
+	    "listen = *:3\n"
+	    "listen = 0.0.0.0:4\n"
+	    "listen = unix:/run/wsrouted.sock\n"
+	    "max_connections = 10000000\n"
+	    "handshake_timeout = 1500ms\n"
+	    "shutdown_timeout = 0\n"
+	    "log_level = debug\n"
+	    "ping_period = 0\n"
+	    "timeout = 1h\n"
+	    "close_timeout = 1ms\n"
+	    "max_frame_size = 1B\n"
+	    "max_message_size = 2GiB\n"
+	    "max_output_buffer = 4KiB\n");
+	assert_int_equal(cfg->nlistens, 5);
+	assert_string_equal(cfg->listens[2].spec, "*:3");
+	assert_int_equal(cfg->listens[2].line, 4);
+	assert_int_equal(cfg->listens[4].kind, LISTEN_UNIX);
+	assert_int_equal(cfg->max_connections, 10000000);
+	assert_int_equal(cfg->handshake_timeout_ms, 1500);
+	assert_int_equal(cfg->shutdown_timeout_ms, 0);
+	assert_int_equal(cfg->log_level, LOG_LVL_DEBUG);
+	assert_int_equal(cfg->limits.ping_period_ms, 0);
+	assert_int_equal(cfg->limits.timeout_ms, 3600000);
+	assert_int_equal(cfg->limits.close_timeout_ms, 1);
+	assert_int_equal(cfg->limits.max_frame_size, 1);
+	assert_int_equal(cfg->limits.max_message_size, 2ULL << 30);
+	assert_int_equal(cfg->limits.max_output_buffer, 4096);
+	config_free(cfg);
+}
+
+static void
+test_log_levels(void **state)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	struct config	*cfg;
+	char		 text[128];
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < nitems(names); i++) {
+		snprintf(text, sizeof(text), SERVER "log_level = %s\n", names[i]);
+		cfg = parse_ok(text);
+		assert_int_equal(cfg->log_level, (int)i);
+		config_free(cfg);
+	}
+}
+
+static void
+test_route_inherits_and_overrides(void **state)
+{
+	struct config		*cfg;
+	struct config_route	*a, *b;
+
+	(void)state;
+	/* The routes come first: they still see the [server] values below. */
+	cfg = parse_ok(
+	    "[route /a]\n"
+	    "handler = echo\n"
+	    "timeout = 5s\n"
+	    "max_frame_size = 100B\n"
+	    "\n"
+	    "[route /b]\n"
+	    "handler = echo\n"
+	    "ping_period = 0\n"
+	    "close_timeout = 250ms\n"
+	    "max_message_size = 64KiB\n"
+	    "max_output_buffer = 8KiB\n"
+	    "\n"
+	    "[server]\n"
+	    "listen = 127.0.0.1:8080\n"
+	    "ping_period = 7s\n"
+	    "timeout = 9s\n"
+	    "max_frame_size = 2MiB\n"
+	    "max_message_size = 3MiB\n");
+	assert_int_equal(cfg->nroutes, 2);
+	a = &cfg->routes[0];
+	b = &cfg->routes[1];
+	assert_string_equal(a->path, "/a");
+	assert_string_equal(b->path, "/b");
+	assert_int_equal(b->line, 6);
+
+	assert_int_equal(a->limits.ping_period_ms, 7000);	/* [server] */
+	assert_int_equal(a->limits.timeout_ms, 5000);		/* own */
+	assert_int_equal(a->limits.close_timeout_ms, CONFIG_DEFAULT_CLOSE_TIMEOUT_MS);
+	assert_int_equal(a->limits.max_frame_size, 100);
+	assert_int_equal(a->limits.max_message_size, 3 << 20);
+	assert_int_equal(a->limits.max_output_buffer, CONFIG_DEFAULT_MAX_OUTPUT_BUFFER);
+
+	assert_int_equal(b->limits.ping_period_ms, 0);		/* 0 overrides too */
+	assert_int_equal(b->limits.timeout_ms, 9000);
+	assert_int_equal(b->limits.close_timeout_ms, 250);
+	assert_int_equal(b->limits.max_frame_size, 2 << 20);
+	assert_int_equal(b->limits.max_message_size, 64 << 10);
+	assert_int_equal(b->limits.max_output_buffer, 8 << 10);
+
+	/* The [server] values themselves are not touched by the overrides. */
+	assert_int_equal(cfg->limits.timeout_ms, 9000);
+	assert_int_equal(cfg->limits.max_frame_size, 2 << 20);
+	config_free(cfg);
+}
+
+static void
+test_server_twice(void **state)
+{
+	struct config	*cfg;
+
+	(void)state;
+	/* Later [server] keys override; listen accumulates. */
+	cfg = parse_ok(
+	    "[server]\n"
+	    "listen = 127.0.0.1:1\n"
+	    "timeout = 1s\n"
+	    "[route /x]\n"
+	    "handler = echo\n"
+	    "[server]\n"
+	    "listen = 127.0.0.1:2\n"
+	    "timeout = 2s\n");
+	assert_int_equal(cfg->nlistens, 2);
+	assert_int_equal(cfg->limits.timeout_ms, 2000);
+	assert_int_equal(cfg->routes[0].limits.timeout_ms, 2000);
+	config_free(cfg);
+}
+
+static void
+test_origins(void **state)
+{
+	struct config		*cfg;
+	struct config_route	*r;
+
+	(void)state;
+	cfg = parse_ok(SERVER
+	    "[route /a]\nhandler = echo\n"
+	    "origins = https://a.example, https://b.example\n"
+	    "[route /b]\nhandler = echo\n"
+	    "origins = https://a.example https://b.example:8443,http://[::1]:3000"
+	    "  ,, null\n"
+	    "[route /c]\nhandler = echo\norigins = *\n"
+	    "[route /d]\nhandler = echo\norigins = HTTPS://A.example ; allowed\n");
+	r = &cfg->routes[0];
+	assert_int_equal(r->norigins, 2);
+	assert_string_equal(r->origins[0], "https://a.example");
+	assert_string_equal(r->origins[1], "https://b.example");
+	r = &cfg->routes[1];
+	assert_int_equal(r->norigins, 4);
+	assert_string_equal(r->origins[0], "https://a.example");
+	assert_string_equal(r->origins[1], "https://b.example:8443");
+	assert_string_equal(r->origins[2], "http://[::1]:3000");
+	assert_string_equal(r->origins[3], "null");
+	r = &cfg->routes[2];
+	assert_int_equal(r->norigins, 0);		/* "*": all */
+	assert_null(r->origins);
+	r = &cfg->routes[3];
+	assert_int_equal(r->norigins, 1);
+	assert_string_equal(r->origins[0], "HTTPS://A.example");
+	config_free(cfg);
+}
+
+static void
+test_subprotocols(void **state)
+{
+	struct config		*cfg;
+	struct config_route	*r;
+
+	(void)state;
+	cfg = parse_ok(SERVER
+	    "[route /a]\nhandler = echo\nsubprotocols = chat.v1, chat.v2\n"
+	    "[route /b]\nhandler = echo\nsubprotocols = x,y ,\tz\n"
+	    "[route /c]\nhandler = echo\nsubprotocols = v1.json.api-x_y~z\n");
+	r = &cfg->routes[0];
+	assert_int_equal(r->nsubprotocols, 2);
+	assert_string_equal(r->subprotocols[0], "chat.v1");	/* order kept */
+	assert_string_equal(r->subprotocols[1], "chat.v2");
+	r = &cfg->routes[1];
+	assert_int_equal(r->nsubprotocols, 3);
+	assert_string_equal(r->subprotocols[0], "x");
+	assert_string_equal(r->subprotocols[1], "y");
+	assert_string_equal(r->subprotocols[2], "z");
+	r = &cfg->routes[2];
+	assert_int_equal(r->nsubprotocols, 1);
+	assert_string_equal(r->subprotocols[0], "v1.json.api-x_y~z");
+	config_free(cfg);
+}
+
+static void
+test_syntax_accepted(void **state)
+{
+	struct config	*cfg;
+	char		 path[300];
+	char		 text[512];
+
+	(void)state;
+	/* BOM, CRLF, comments of both kinds, inline comments, indentation. */
+	cfg = parse_ok(
+	    "\xef\xbb\xbf; comment\r\n"
+	    "# comment\r\n"
+	    "\r\n"
+	    "  [ server ]   ; inline\r\n"
+	    "\tlisten=127.0.0.1:8080 ; inline comment\r\n"
+	    "    timeout   =   3s\r\n"
+	    "    ; indented comment\r\n"
+	    "[route /echo] ; the echo route\r\n"
+	    "  handler = echo\r\n"
+	    "   \r\n"
+	    "  # indented comment\r\n"
+	    "  origins = https://a.example ;https://b.example\r\n");
+	assert_int_equal(cfg->limits.timeout_ms, 3000);
+	assert_string_equal(cfg->listens[0].spec, "127.0.0.1:8080");
+	assert_int_equal(cfg->routes[0].line, 8);
+	assert_int_equal(cfg->routes[0].norigins, 1);
+	config_free(cfg);
+
+	/* No final newline. */
+	cfg = parse_ok(SERVER "[route /echo]\nhandler = echo");
+	assert_string_equal(cfg->routes[0].handler, "echo");
+	config_free(cfg);
+
+	/*
+	 * A route path longer than inih's section buffer (50 bytes), which
+	 * would be cut short if we relied on inih's section name.
+	 */
+	memset(path, 'p', 150);
+	path[0] = '/';
+	path[150] = '\0';
+	snprintf(text, sizeof(text), SERVER "[route %s]\nhandler = echo\n", path);
+	cfg = parse_ok(text);
+	assert_string_equal(cfg->routes[0].path, path);
+	config_free(cfg);
+
+	/* The longest line that fits inih's buffer: 198 bytes (+ "\r\n"). */
+	memset(text, 0, sizeof(text));
+	strcpy(text, SERVER ";");
+	memset(text + strlen(text), 'x', 197);
+	strcat(text, "\r\n");
+	cfg = parse_ok(text);
+	config_free(cfg);
+}
+
+static void
+test_listen_duplicates(void **state)
+{
+	struct config	*cfg;
+
+	(void)state;
+	/* Two ephemeral ports are two listeners, not a duplicate. */
+	cfg = parse_ok("[server]\nlisten = 127.0.0.1:0\nlisten = 127.0.0.1:0\n"
+	    "listen = [::1]:0\nlisten = [::1]:0\n");
+	assert_int_equal(cfg->nlistens, 4);
+	config_free(cfg);
+
+	expect_errors(SERVER "listen = 127.0.0.1:8080\n",
+	    NAME ":3: listen: duplicate of line 2 ('127.0.0.1:8080')");
+	expect_errors("[server]\nlisten = *:80\nlisten = [::]:80\n",
+	    NAME ":3: listen: duplicate of line 2 ('*:80')");
+	expect_errors("[server]\nlisten = unix:/a\nlisten = unix:/a\n",
+	    NAME ":3: listen: duplicate of line 2 ('unix:/a')");
+}
+
+static void
+test_reference_config(void **state)
+{
+	struct config_errors	 errs = { NULL, 0 };
+	struct config		*cfg;
+	struct sockaddr_in	*sin;
+	size_t			 i;
+
+	(void)state;
+	cfg = config_load(SRCDIR "/conf/wsrouted.ini", &errs);
+	for (i = 0; i < errs.n; i++)
+		print_message("%s\n", errs.msgs[i]);
+	assert_int_equal(errs.n, 0);
+	assert_non_null(cfg);
+
+	assert_int_equal(cfg->nlistens, 1);
+	assert_string_equal(cfg->listens[0].spec, "127.0.0.1:8080");
+	sin = (struct sockaddr_in *)&cfg->listens[0].addr;
+	assert_int_equal(ntohs(sin->sin_port), 8080);
+	assert_int_equal(cfg->nroutes, 1);
+	assert_string_equal(cfg->routes[0].path, "/echo");
+	assert_string_equal(cfg->routes[0].handler, "echo");
+	assert_int_equal(cfg->routes[0].norigins, 0);
+	assert_int_equal(cfg->routes[0].nsubprotocols, 0);
+
+	/* It documents the defaults: none is overridden. */
+	assert_int_equal(cfg->max_connections, CONFIG_DEFAULT_MAX_CONNECTIONS);
+	assert_int_equal(cfg->log_level, LOG_LVL_INFO);
+	assert_int_equal(cfg->limits.timeout_ms, CONFIG_DEFAULT_TIMEOUT_MS);
+	assert_memory_equal(&cfg->routes[0].limits, &cfg->limits,
+	    sizeof(cfg->limits));
+	config_free(cfg);
+}
+
+/* Every commented-out "key = value" of the reference config is valid too. */
+static void
+test_reference_config_commented_keys(void **state)
+{
+	FILE		*f;
+	char		 line[256], *text = NULL, *p;
+	size_t		 len = 0, n;
+	struct config	*cfg;
+
+	(void)state;
+	f = fopen(SRCDIR "/conf/wsrouted.ini", "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		p = line;
+		/* ";key = value" (no blank after ';') is a disabled setting. */
+		if (p[0] == ';' && p[1] >= 'a' && p[1] <= 'z' &&
+		    strstr(p, " = ") != NULL && strstr(p, "subprotocols =\n") == NULL)
+			p++;
+		n = strlen(p);
+		text = realloc(text, len + n + 1);
+		assert_non_null(text);
+		memcpy(text + len, p, n + 1);
+		len += n;
+	}
+	fclose(f);
+	cfg = parse_ok(text);
+	assert_string_equal(cfg->routes[0].handler, "echo");
+	config_free(cfg);
+	free(text);
+}
+
+/*
+ * Errors: one test per message.
+ */
+
+static void
+test_error_cannot_open(void **state)
+{
+	struct config_errors	errs = { NULL, 0 };
+
+	(void)state;
+	assert_null(config_load("/nonexistent/wsrouted.ini", &errs));
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.msgs[0],
+	    "/nonexistent/wsrouted.ini: cannot open: No such file or directory");
+	config_errors_clear(&errs);
+	assert_int_equal(errs.n, 0);
+	assert_null(errs.msgs);
+}
+
+static void
+test_error_cannot_read(void **state)
+{
+	struct config_errors	errs = { NULL, 0 };
+
+	(void)state;
+	/* fopen() of a directory works on Linux; reading it does not. */
+	assert_null(config_load("/", &errs));
+	assert_true(errs.n >= 1);
+	assert_string_equal(errs.msgs[0], "/: cannot read: Is a directory");
+	config_errors_clear(&errs);
+}
+
+static void
+test_load_file(void **state)
+{
+	struct config_errors	 errs = { NULL, 0 };
+	struct config		*cfg;
+	char			 path[] = "/tmp/test_config.XXXXXX";
+	char			 want[64];
+	int			 fd;
+	static const char	 text[] = "[server]\nlisten = *:1\nbogus = 1\n";
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, text, sizeof(text) - 1), sizeof(text) - 1);
+	close(fd);
+
+	assert_null(config_load(path, &errs));
+	assert_int_equal(errs.n, 1);
+	snprintf(want, sizeof(want), "%s:3: unknown key 'bogus' in [server]", path);
+	assert_string_equal(errs.msgs[0], want);
+	config_errors_clear(&errs);
+
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd != -1);
+	assert_int_equal(write(fd, text, 22), 22);
+	close(fd);
+	cfg = config_load(path, &errs);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->file, path);
+	config_free(cfg);
+	unlink(path);
+}
+
+static void
+test_error_line_too_long(void **state)
+{
+	char	text[1024];
+
+	(void)state;
+	/* 199 bytes, then a good line (not eaten), then 400 bytes of a key. */
+	memset(text, 0, sizeof(text));
+	strcpy(text, SERVER ";");
+	memset(text + strlen(text), 'x', 198);
+	strcat(text, "\nmax_connections = 5\ntimeout = ");
+	memset(text + strlen(text), '1', 390);
+	strcat(text, "s\n");
+	expect_errors(text,
+	    NAME ":3: line too long (max 198 bytes)",
+	    NAME ":5: line too long (max 198 bytes)");
+}
+
+static void
+test_error_nul_byte(void **state)
+{
+	static const char	text[] = SERVER "timeout = 1\0s\nbogus = 1\n";
+	const char *const	want[] = {
+		NAME ":3: line contains a NUL byte",
+		NAME ":4: unknown key 'bogus' in [server]",
+	};
+
+	(void)state;
+	check_errors(text, sizeof(text) - 1, want, nitems(want));
+}
+
+static void
+test_error_continuation(void **state)
+{
+	(void)state;
+	/* Not a continuation of listen: an error, and the indented keys count. */
+	expect_errors(SERVER "  127.0.0.2:8080\n  timeout = 5\n   ; comment\n"
+	    "\tmax_connections = x\n",
+	    NAME ":3: continuation lines are not supported: write one "
+	    "'key = value' per line",
+	    NAME ":6: max_connections: expected an integer 1..10000000, got 'x'");
+}
+
+static void
+test_error_syntax(void **state)
+{
+	(void)state;
+	expect_errors(SERVER "timeout 5s\n",
+	    NAME ":3: syntax error: expected 'key = value' or '[section]'");
+	/* inih would take ':' as a separator; the language has only '='. */
+	expect_errors(SERVER "timeout: 5s\n",
+	    NAME ":3: syntax error: expected 'key = value' or '[section]'");
+	/* An '=' inside an inline comment does not count. */
+	expect_errors(SERVER "timeout ; = 5s\n",
+	    NAME ":3: syntax error: expected 'key = value' or '[section]'");
+	expect_errors(SERVER " = 5s\n",
+	    NAME ":3: syntax error: missing key before '='");
+	expect_errors(SERVER "[route /x\n",
+	    NAME ":3: syntax error: missing ']' in section header");
+	expect_errors(SERVER "[route /x ; ]\n",
+	    NAME ":3: syntax error: missing ']' in section header");
+	expect_errors(SERVER "[route /x] handler = echo\n",
+	    NAME ":3: syntax error: unexpected 'handler = echo' after ']'");
+}
+
+static void
+test_error_sections(void **state)
+{
+	(void)state;
+	/* The keys of a bad section are skipped, not reported again. */
+	expect_errors(SERVER "[serverz]\nlisten = x\n",
+	    NAME ":3: unknown section [serverz], expected [server] or "
+	    "[route /PATH]");
+	expect_errors(SERVER "[Server]\n",
+	    NAME ":3: unknown section [Server], expected [server] or "
+	    "[route /PATH]");
+	expect_errors(SERVER "[routes /x]\n",
+	    NAME ":3: unknown section [routes /x], expected [server] or "
+	    "[route /PATH]");
+	expect_errors(SERVER "[]\n",
+	    NAME ":3: unknown section [], expected [server] or [route /PATH]");
+	expect_errors(SERVER "[route]\nhandler = echo\n",
+	    NAME ":3: [route]: missing path, expected [route /PATH]");
+	expect_errors(SERVER "[route   ]\n",
+	    NAME ":3: [route]: missing path, expected [route /PATH]");
+	expect_errors(SERVER "[route echo]\nhandler = echo\n",
+	    NAME ":3: [route echo]: the path must begin with '/', like "
+	    "[route /chat]");
+	expect_errors(SERVER "[route /echo?x=1]\n",
+	    NAME ":3: [route /echo?x=1]: the path must not contain '?' (the "
+	    "query string is not part of a route)");
+	expect_errors(SERVER "[route /echo#top]\n",
+	    NAME ":3: [route /echo#top]: the path must not contain '#' (the "
+	    "query string is not part of a route)");
+	expect_errors(SERVER "[route /a b]\n",
+	    NAME ":3: [route /a b]: the path must not contain spaces or control "
+	    "characters");
+	expect_errors(SERVER "[route /a\x01]\n",
+	    NAME ":3: [route /a?]: the path must not contain spaces or control "
+	    "characters");
+}
+
+static void
+test_error_duplicate_route(void **state)
+{
+	(void)state;
+	/* The second one's keys are not checked: it is not a route. */
+	expect_errors(SERVER "[route /echo]\nhandler = echo\n\n"
+	    "[route /echo]\nhandler = nope\n",
+	    NAME ":6: [route /echo]: duplicate route, first defined on line 3");
+	/* Trailing slash: a different path, not a duplicate. */
+	config_free(parse_ok(SERVER "[route /echo]\nhandler = echo\n"
+	    "[route /echo/]\nhandler = echo\n"));
+}
+
+static void
+test_error_outside_section(void **state)
+{
+	(void)state;
+	expect_errors("listen = 127.0.0.1:1\n" SERVER,
+	    NAME ":1: key 'listen' is outside any section, put it under "
+	    "[server] or [route /PATH]");
+}
+
+static void
+test_error_unknown_key(void **state)
+{
+	(void)state;
+	expect_errors(SERVER "foo = 1\n",
+	    NAME ":3: unknown key 'foo' in [server]");
+	expect_errors(SERVER "max_conections = 5\n",
+	    NAME ":3: unknown key 'max_conections' in [server]");
+	/* Route keys that no handler claims are reported at their line. */
+	expect_errors(SERVER "[route /p]\norigin = https://x.example\n"
+	    "handler = echo\nmax_frame = 1\n",
+	    NAME ":4: unknown key 'origin' in [route /p]",
+	    NAME ":6: unknown key 'max_frame' in [route /p]");
+}
+
+static void
+test_error_key_in_wrong_section(void **state)
+{
+	(void)state;
+	expect_errors(SERVER "[route /p]\nhandler = echo\n"
+	    "handshake_timeout = 1s\nlisten = 127.0.0.1:9\n",
+	    NAME ":5: handshake_timeout: only valid in [server], not in "
+	    "[route /p]",
+	    NAME ":6: listen: only valid in [server], not in [route /p]");
+	expect_errors(SERVER "handler = echo\norigins = *\n",
+	    NAME ":3: handler: only valid in a [route /PATH] section, not in "
+	    "[server]",
+	    NAME ":4: origins: only valid in a [route /PATH] section, not in "
+	    "[server]");
+}
+
+static void
+test_error_duplicate_key(void **state)
+{
+	(void)state;
+	expect_errors(SERVER "timeout = 1s\n\ntimeout = 2s\n",
+	    NAME ":5: timeout: duplicate key, already set on line 3");
+	expect_errors(SERVER "[route /p]\nhandler = echo\nhandler = echo\n",
+	    NAME ":5: handler: duplicate key, already set on line 4");
+	/* Even when the first value was bad. */
+	expect_errors(SERVER "log_level = loud\nlog_level = info\n",
+	    NAME ":3: log_level: expected one of error, warn, info, debug, "
+	    "got 'loud'",
+	    NAME ":4: log_level: duplicate key, already set on line 3");
+}
+
+static void
+test_error_size(void **state)
+{
+	(void)state;
+	expect_errors(SERVER "max_frame_size = 12 apples\n",
+	    NAME ":3: max_frame_size: expected a size like 64KiB or 1MiB, "
+	    "got '12 apples'");
+	expect_errors(SERVER "max_message_size = -1\n",
+	    NAME ":3: max_message_size: expected a size like 64KiB or 1MiB, "
+	    "got '-1'");
+	expect_errors(SERVER "max_message_size =\n",
+	    NAME ":3: max_message_size: expected a size like 64KiB or 1MiB, "
+	    "got ''");
+	expect_errors(SERVER "max_frame_size = 99999999999999999999\n",
+	    NAME ":3: max_frame_size: expected a size like 64KiB or 1MiB, "
+	    "got '99999999999999999999'");
+	expect_errors(SERVER "max_frame_size = 0\n",
+	    NAME ":3: max_frame_size: must be greater than 0, got '0'");
+	expect_errors(SERVER "max_message_size = 0B\n",
+	    NAME ":3: max_message_size: must be greater than 0, got '0B'");
+	expect_errors(SERVER "max_frame_size = 2049MiB\n",
+	    NAME ":3: max_frame_size: must be at most 2GiB, got '2049MiB'");
+	expect_errors(SERVER "max_output_buffer = 4095\n",
+	    NAME ":3: max_output_buffer: must be at least 4KiB, got '4095'");
+	expect_errors(SERVER "max_output_buffer = 3G\n",
+	    NAME ":3: max_output_buffer: must be at most 2GiB, got '3G'");
+}
+
+static void
+test_error_duration(void **state)
+{
+	(void)state;
+	expect_errors(SERVER "close_timeout = soon\n",
+	    NAME ":3: close_timeout: expected a duration like 500ms, 10s, 5m "
+	    "or 1h, got 'soon'");
+	expect_errors(SERVER "ping_period = 1d\n",
+	    NAME ":3: ping_period: expected a duration like 500ms, 10s, 5m "
+	    "or 1h, got '1d'");
+	expect_errors(SERVER "close_timeout = 0\n",
+	    NAME ":3: close_timeout: must be greater than 0, got '0'");
+	expect_errors(SERVER "handshake_timeout = 0ms\n",
+	    NAME ":3: handshake_timeout: must be greater than 0, got '0ms'");
+	expect_errors(SERVER "timeout = 169h\n",
+	    NAME ":3: timeout: must be at most 168h, got '169h'");
+}
+
+static void
+test_error_count(void **state)
+{
+	(void)state;
+	expect_errors(SERVER "max_connections = 0\n",
+	    NAME ":3: max_connections: expected an integer 1..10000000, got '0'");
+	expect_errors(SERVER "max_connections = 10000001\n",
+	    NAME ":3: max_connections: expected an integer 1..10000000, "
+	    "got '10000001'");
+	expect_errors(SERVER "max_connections = 1k\n",
+	    NAME ":3: max_connections: expected an integer 1..10000000, "
+	    "got '1k'");
+}
+
+static void
+test_error_log_level(void **state)
+{
+	(void)state;
+	expect_errors(SERVER "log_level = verbose\n",
+	    NAME ":3: log_level: expected one of error, warn, info, debug, "
+	    "got 'verbose'");
+	expect_errors(SERVER "log_level = INFO\n",
+	    NAME ":3: log_level: expected one of error, warn, info, debug, "
+	    "got 'INFO'");
+}
+
+static void
+test_error_listen(void **state)
+{
+	char	path[128], text[256], want[256];
+
+	(void)state;
+	expect_errors("[server]\nlisten = 127.0.0.1\n",
+	    NAME ":2: listen: missing ':PORT' after the address, got '127.0.0.1'");
+	expect_errors("[server]\nlisten = 127.0.0.1:99999\n",
+	    NAME ":2: listen: expected a port 0..65535 after ':', "
+	    "got '127.0.0.1:99999'");
+	expect_errors("[server]\nlisten = localhost:80\n",
+	    NAME ":2: listen: expected an IPv4 address like 127.0.0.1, [IPv6] "
+	    "or '*' before ':PORT' (host names are not resolved), "
+	    "got 'localhost:80'");
+	expect_errors("[server]\nlisten = ::1:80\n",
+	    NAME ":2: listen: an IPv6 address must be in brackets, like "
+	    "[::1]:8080, got '::1:80'");
+	expect_errors("[server]\nlisten = [::1\n",
+	    NAME ":2: listen: missing ']' after the IPv6 address, got '[::1'");
+	expect_errors("[server]\nlisten = [::g]:80\n",
+	    NAME ":2: listen: expected an IPv6 address in brackets, like "
+	    "[::1]:8080 (zone indexes are not supported), got '[::g]:80'");
+	expect_errors("[server]\nlisten = unix:run/x.sock\n",
+	    NAME ":2: listen: a unix socket path must be absolute, like "
+	    "unix:/run/wsrouted.sock, got 'unix:run/x.sock'");
+	/* sun_path is 108 bytes: 107 and the NUL. */
+	memset(path, 'a', 108);
+	path[0] = '/';
+	path[108] = '\0';
+	snprintf(text, sizeof(text), "[server]\nlisten = unix:%s\n", path);
+	snprintf(want, sizeof(want), NAME ":2: listen: unix socket path too "
+	    "long (max 107 bytes), got 'unix:%s'", path);
+	expect_errors(text, want);
+	expect_errors("[server]\nlisten =\n",
+	    NAME ":2: listen: missing ':PORT' after the address, got ''");
+	expect_errors("[server]\nlisten = 127.0.0.1:443 tls\n",
+	    NAME ":2: listen option 'tls' is not supported by this build yet");
+	expect_errors("[server]\nlisten = 127.0.0.1:80 proxy_protocol\n",
+	    NAME ":2: listen option 'proxy_protocol' is not supported by this "
+	    "build yet");
+	expect_errors("[server]\nlisten = 127.0.0.1:80 127.0.0.1:81\n",
+	    NAME ":2: listen: unexpected '127.0.0.1:81' after the address (one "
+	    "address per line; comments start with ' ;')");
+	expect_errors("[server]\nlisten = 127.0.0.1:80 # main\n",
+	    NAME ":2: listen: unexpected '# main' after the address (one "
+	    "address per line; comments start with ' ;')");
+}
+
+static void
+test_error_listen_missing(void **state)
+{
+	(void)state;
+	expect_errors("[route /echo]\nhandler = echo\n",
+	    NAME ": listen: missing, at least one 'listen = ADDRESS:PORT' is "
+	    "required in [server]");
+	expect_errors("",
+	    NAME ": listen: missing, at least one 'listen = ADDRESS:PORT' is "
+	    "required in [server]");
+	/* A bad listen is reported once, not also as missing. */
+	expect_errors("[server]\nlisten = nope\n",
+	    NAME ":2: listen: missing ':PORT' after the address, got 'nope'");
+}
+
+static void
+test_error_handler(void **state)
+{
+	(void)state;
+	expect_errors(SERVER "[route /p]\nhandler = ecco\n",
+	    NAME ":4: handler: unknown handler 'ecco', expected one of: echo");
+	expect_errors(SERVER "[route /p]\nhandler =\n",
+	    NAME ":4: handler: unknown handler '', expected one of: echo");
+	expect_errors(SERVER "[route /p]\ntimeout = 1s\n",
+	    NAME ":3: [route /p]: handler: missing, expected e.g. "
+	    "'handler = echo'");
+	/* Keys a plugin might take are its business, not unknown keys. */
+	expect_errors(SERVER "[route /p]\nhandler = plugin:chat\nroom = lobby\n"
+	    "max_users = 5\n",
+	    NAME ":4: handler: plugin handlers are not supported by this build "
+	    "yet, got 'plugin:chat'");
+}
+
+static void
+test_error_origins(void **state)
+{
+	(void)state;
+	expect_errors(SERVER "[route /p]\nhandler = echo\n"
+	    "origins = https://a.example/\n",
+	    NAME ":5: origins: 'https://a.example/' is not an origin, expected "
+	    "scheme://host[:port] without a path, like https://example.com");
+	expect_errors(SERVER "[route /p]\nhandler = echo\norigins = a.example\n",
+	    NAME ":5: origins: 'a.example' is not an origin, expected "
+	    "scheme://host[:port] without a path, like https://example.com");
+	expect_errors(SERVER "[route /p]\nhandler = echo\n"
+	    "origins = https://a.example, https://a.example\n",
+	    NAME ":5: origins: 'https://a.example' is listed twice");
+	expect_errors(SERVER "[route /p]\nhandler = echo\norigins = , ,\n",
+	    NAME ":5: origins: expected '*' or a list of origins like "
+	    "https://example.com, got ', ,'");
+	expect_errors(SERVER "[route /p]\nhandler = echo\n"
+	    "origins = *, https://a.example\n",
+	    NAME ":5: origins: '*' (all origins) cannot be combined with a list "
+	    "of origins");
+}
+
+static void
+test_error_subprotocols(void **state)
+{
+	(void)state;
+	expect_errors(SERVER "[route /p]\nhandler = echo\n"
+	    "subprotocols = chat v1\n",
+	    NAME ":5: subprotocols: expected comma-separated tokens like "
+	    "chat.v1, chat.v2, got 'chat v1'");
+	expect_errors(SERVER "[route /p]\nhandler = echo\nsubprotocols = a,,b\n",
+	    NAME ":5: subprotocols: expected comma-separated tokens like "
+	    "chat.v1, chat.v2, got 'a,,b'");
+	expect_errors(SERVER "[route /p]\nhandler = echo\nsubprotocols = a,\n",
+	    NAME ":5: subprotocols: expected comma-separated tokens like "
+	    "chat.v1, chat.v2, got 'a,'");
+	expect_errors(SERVER "[route /p]\nhandler = echo\nsubprotocols =\n",
+	    NAME ":5: subprotocols: expected comma-separated tokens like "
+	    "chat.v1, chat.v2, got ''");
+	expect_errors(SERVER "[route /p]\nhandler = echo\n"
+	    "subprotocols = chat/1\n",
+	    NAME ":5: subprotocols: expected comma-separated tokens like "
+	    "chat.v1, chat.v2, got 'chat/1'");
+	expect_errors(SERVER "[route /p]\nhandler = echo\n"
+	    "subprotocols = x, y, x\n",
+	    NAME ":5: subprotocols: 'x' is listed twice");
+}
+
+static void
+test_error_control_chars_in_messages(void **state)
+{
+	(void)state;
+	/* Quoted values must not put escape sequences on a terminal. */
+	expect_errors(SERVER "log_level = \x1b[31mred\n",
+	    NAME ":3: log_level: expected one of error, warn, info, debug, "
+	    "got '?[31mred'");
+}
+
+static void
+test_all_errors_at_once(void **state)
+{
+	(void)state;
+	/*
+	 * Parsing goes on after every error, and the messages come out in
+	 * line order even when found at the end (the unknown route keys).
+	 */
+	expect_errors(
+	    "; line 1\n"
+	    "[server]\n"
+	    "listen = 127.0.0.1:1\n"
+	    "foo = 1\n"				/* 4 */
+	    "[route /a]\n"
+	    "handler = echo\n"
+	    "bar = 2\n"				/* 7 */
+	    "close_timeout = soon\n"		/* 8 */
+	    "[route /b]\n"			/* 9: no handler */
+	    "[nope]\n"				/* 10 */
+	    "[server]\n"
+	    "max_connections = many\n"		/* 12 */
+	    "oops\n",				/* 13 */
+	    NAME ":4: unknown key 'foo' in [server]",
+	    NAME ":7: unknown key 'bar' in [route /a]",
+	    NAME ":8: close_timeout: expected a duration like 500ms, 10s, 5m "
+	    "or 1h, got 'soon'",
+	    NAME ":9: [route /b]: handler: missing, expected e.g. "
+	    "'handler = echo'",
+	    NAME ":10: unknown section [nope], expected [server] or [route /PATH]",
+	    NAME ":12: max_connections: expected an integer 1..10000000, "
+	    "got 'many'",
+	    NAME ":13: syntax error: expected 'key = value' or '[section]'");
+}
+
+static void
+test_errors_appended(void **state)
+{
+	struct config_errors	 errs = { NULL, 0 };
+	char			*first;
+
+	(void)state;
+	assert_null(parse(SERVER "a = 1\n", &errs));
+	assert_int_equal(errs.n, 1);
+	first = errs.msgs[0];
+	assert_null(parse(SERVER "b = 1\n", &errs));
+	assert_int_equal(errs.n, 2);
+	assert_ptr_equal(errs.msgs[0], first);
+	assert_string_equal(errs.msgs[1], NAME ":3: unknown key 'b' in [server]");
+	config_errors_clear(&errs);
+	config_errors_clear(&errs);		/* twice is fine */
+
+	/* No list: the errors are dropped, the result is the same. */
+	assert_null(parse(SERVER "a = 1\n", NULL));
+	config_free(NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_size_valid),
+		cmocka_unit_test(test_size_invalid),
+		cmocka_unit_test(test_duration_valid),
+		cmocka_unit_test(test_duration_invalid),
+		cmocka_unit_test(test_listen_ipv4),
+		cmocka_unit_test(test_listen_ipv6),
+		cmocka_unit_test(test_listen_unix),
+		cmocka_unit_test(test_listen_invalid),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_every_server_key),
+		cmocka_unit_test(test_log_levels),
+		cmocka_unit_test(test_route_inherits_and_overrides),
+		cmocka_unit_test(test_server_twice),
+		cmocka_unit_test(test_origins),
+		cmocka_unit_test(test_subprotocols),
+		cmocka_unit_test(test_syntax_accepted),
+		cmocka_unit_test(test_listen_duplicates),
+		cmocka_unit_test(test_reference_config),
+		cmocka_unit_test(test_reference_config_commented_keys),
+		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_error_cannot_open),
+		cmocka_unit_test(test_error_cannot_read),
+		cmocka_unit_test(test_error_line_too_long),
+		cmocka_unit_test(test_error_nul_byte),
+		cmocka_unit_test(test_error_continuation),
+		cmocka_unit_test(test_error_syntax),
+		cmocka_unit_test(test_error_sections),
+		cmocka_unit_test(test_error_duplicate_route),
+		cmocka_unit_test(test_error_outside_section),
+		cmocka_unit_test(test_error_unknown_key),
+		cmocka_unit_test(test_error_key_in_wrong_section),
+		cmocka_unit_test(test_error_duplicate_key),
+		cmocka_unit_test(test_error_size),
+		cmocka_unit_test(test_error_duration),
+		cmocka_unit_test(test_error_count),
+		cmocka_unit_test(test_error_log_level),
+		cmocka_unit_test(test_error_listen),
+		cmocka_unit_test(test_error_listen_missing),
+		cmocka_unit_test(test_error_handler),
+		cmocka_unit_test(test_error_origins),
+		cmocka_unit_test(test_error_subprotocols),
+		cmocka_unit_test(test_error_control_chars_in_messages),
+		cmocka_unit_test(test_all_errors_at_once),
+		cmocka_unit_test(test_errors_appended),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
