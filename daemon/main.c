@@ -257,11 +257,6 @@ main(int argc, char **argv)
 	d.loop.routes = t;
 	d.loop.on_drained = on_drained;
 	apply_server_settings(&d, t->cfg);
-	if ((d.listeners = listeners_open(&d.loop, t->cfg, &cause)) == NULL) {
-		log_error("event=startup_failed error=\"%s\"", cause ? cause : "out of memory");
-		free(cause);
-		return 1;
-	}
 	d.shutdown_timer = evtimer_new(d.base, shutdown_timeout_cb, &d);
 	sigterm = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	sigint = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
@@ -270,6 +265,12 @@ main(int argc, char **argv)
 	    evsignal_add(sigterm, NULL) == -1 || evsignal_add(sigint, NULL) == -1 ||
 	    evsignal_add(sighup, NULL) == -1) {
 		log_error("event=startup_failed error=\"cannot install signal handlers\"");
+		return 1;
+	}
+	/* Only now: a client may connect (and a supervisor signal us) the moment we listen. */
+	if ((d.listeners = listeners_open(&d.loop, t->cfg, &cause)) == NULL) {
+		log_error("event=startup_failed error=\"%s\"", cause ? cause : "out of memory");
+		free(cause);
 		return 1;
 	}
 	log_info("event=started version=%s config=%s routes=%zu pid=%ld", PACKAGE_VERSION,
