@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -428,7 +429,7 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	struct route			*r;
 	char				 accept[HS_ACCEPT_LEN + 1], resp[512];
 	char				 path[256];
-	size_t				 n;
+	size_t				 n, i;
 	int				 sp;
 
 	r = route_lookup(c->loop->routes, req->path.p, req->path.len);
@@ -441,9 +442,13 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		conn_reject(c, 403, "origin not allowed");
 		return;
 	}
+	/* Several Sec-WebSocket-Protocol lines form one list (RFC 6455 §11.3.4). */
 	sp = -1;
-	if (cr->nsubprotocols > 0 && req->protocols.p != NULL)
-		sp = hs_select_subprotocol(req->protocols, cr->subprotocols, cr->nsubprotocols);
+	for (i = 0; cr->nsubprotocols > 0 && sp < 0 && i < req->nheaders; i++)
+		if (req->headers[i].name.len == 22 &&
+		    strncasecmp(req->headers[i].name.p, "Sec-WebSocket-Protocol", 22) == 0)
+			sp = hs_select_subprotocol(req->headers[i].value, cr->subprotocols,
+			    cr->nsubprotocols);
 	if (req->query.p != NULL && (c->query = strndup(req->query.p, req->query.len)) == NULL) {
 		conn_reject(c, 500, "out of memory");
 		return;
@@ -490,6 +495,11 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 	ssize_t			 end;
 	int			 status;
 
+	/* A TLS ClientHello on a plain listener will never end a head: say so now. */
+	if (c->head == NULL && n > 0 && buf[0] == 0x16) {
+		conn_reject(c, 400, "TLS handshake on a plain-text listener");
+		return;
+	}
 	if (c->head != NULL) {
 		if ((grown = realloc(c->head, c->head_len + n)) == NULL) {
 			conn_destroy(c, "out of memory");
