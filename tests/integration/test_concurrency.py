@@ -10,7 +10,7 @@ import time
 import websockets
 
 import wsrtest
-from wsrtest import OP_BINARY, OP_TEXT, WSClient
+from wsrtest import OP_BINARY, OP_TEXT
 
 N_CONN = 1000
 N_MSG = 10

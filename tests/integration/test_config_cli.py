@@ -2,7 +2,6 @@
 error is reported as FILE:LINE: message naming the key, a bad config
 never starts listening."""
 
-import os
 import re
 import socket
 import subprocess

@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 import wsrtest
-from wsrtest import OP_CLOSE, OP_TEXT, WSClient
+from wsrtest import OP_TEXT, WSClient
 
 
 def connect_many(d, n):
@@ -164,7 +164,7 @@ def test_daemon_survives_many_short_connections(daemon):
 def test_unix_socket_listen(daemon_factory, tmp_path):
     path = os.path.join(str(tmp_path), "ws.sock")
     cfg = wsrtest.make_config(listen="unix:%s" % path)
-    d = daemon_factory(cfg, ready=path)
+    daemon_factory(cfg, ready=path)
     c = WSClient.connect(path)
     c.echo(OP_TEXT, b"over AF_UNIX")
     c.echo(wsrtest.OP_BINARY, os.urandom(100000))
