@@ -98,6 +98,9 @@ timer_schedule(struct timer_wheel *w, struct timer_entry *e, uint64_t expires)
 	size_t		slot;
 
 	timer_cancel(w, e);
+	/* An empty wheel is not ticked: bring it up to date before inserting. */
+	if (w->count == 0)
+		w->tick = timer_now_ms() / WHEEL_TICK_MS;
 	if (t <= w->tick)
 		t = w->tick + 1;
 	slot = t & (WHEEL_SLOTS - 1);
