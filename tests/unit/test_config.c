@@ -456,7 +456,7 @@ test_server_twice(void **state)
 	struct config	*cfg;
 
 	(void)state;
-	/* Later [server] keys override; listen accumulates. */
+	/* [server] may be opened again; listen accumulates. */
 	cfg = parse_ok(
 	    "[server]\n"
 	    "listen = 127.0.0.1:1\n"
@@ -465,11 +465,22 @@ test_server_twice(void **state)
 	    "handler = echo\n"
 	    "[server]\n"
 	    "listen = 127.0.0.1:2\n"
-	    "timeout = 2s\n");
+	    "ping_period = 2s\n");
 	assert_int_equal(cfg->nlistens, 2);
-	assert_int_equal(cfg->limits.timeout_ms, 2000);
-	assert_int_equal(cfg->routes[0].limits.timeout_ms, 2000);
+	assert_int_equal(cfg->limits.timeout_ms, 1000);
+	assert_int_equal(cfg->routes[0].limits.timeout_ms, 1000);
+	assert_int_equal(cfg->routes[0].limits.ping_period_ms, 2000);
 	config_free(cfg);
+	/* But it is one section: no key is set twice (issue 10). */
+	expect_errors(
+	    "[server]\n"
+	    "listen = 127.0.0.1:1\n"
+	    "timeout = 1s\n"
+	    "[route /x]\n"
+	    "handler = echo\n"
+	    "[server]\n"
+	    "timeout = 2s\n",
+	    NAME ":7: timeout: duplicate key, already set on line 3");
 }
 
 static void
