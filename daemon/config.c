@@ -1574,11 +1574,6 @@ static int
 set_include_default(struct ctx *c, const struct key *k, const char *value,
     void *dst)
 {
-	if (c->depth != 0) {
-		conf_error(c, c->line, "%s: only valid in the main file (%s)",
-		    k->name, c->cfg->files[0].path);
-		return -1;
-	}
 	if (strcmp(value, "yes") == 0)
 		*(int *)dst = 1;
 	else if (strcmp(value, "no") == 0)
@@ -1646,6 +1641,12 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		return 1;
 	}
 	idx = (size_t)(k - keys);
+	if (k->set == set_include_default && c->depth != 0) {
+		/* conf.d/ is read after the main file: too late to say no. */
+		conf_error(c, c->line, "%s: only valid in the main file (%s)",
+		    name, cfg->files[0].path);
+		return 1;
+	}
 	if (r == NULL) {
 		/* [server] is one section, however many files and headers. */
 		if (server_key_seen(c, k, idx))
