@@ -33,6 +33,8 @@
 #define SERVER	"[server]\nlisten = 127.0.0.1:8080\n"
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+/* The longest line the loader reads (INI_MAX_LINE less '\n' and NUL). */
+#define INI_LINE_MAX	198
 
 static struct config *
 parse(const char *text, struct config_errors *errs)
@@ -1518,7 +1520,7 @@ test_dump_round_trip(void **state)
 {
 	struct config	*cfg, *again;
 	char		*one, *two, *p;
-	char		 line[256];
+	char		 line[512], longdir[171];
 
 	(void)state;
 	tree_new();
@@ -1529,8 +1531,24 @@ test_dump_round_trip(void **state)
 	    "origins = https://a.example,http://b:3000\n"
 	    "subprotocols = v2,v1\ntimeout = 0\nmax_message_size = 2G\n");
 	tree_put("conf.d/b.ini", "[route /b]\nhandler = echo\n");
+	/*
+	 * A file whose name alone nearly fills a line: its "; FILE:LINE"
+	 * comments go on lines of their own, shortened to fit, so that the
+	 * dump stays readable as a config.
+	 */
+	memset(longdir, 'd', sizeof(longdir) - 1);
+	longdir[sizeof(longdir) - 1] = '\0';
+	snprintf(line, sizeof(line), "%s/conf.d/%s", tree, longdir);
+	assert_int_equal(mkdir(line, 0755), 0);
+	snprintf(line, sizeof(line), "conf.d/%s/c.ini", longdir);
+	tree_put(line, "[route /c]\nhandler = echo\n");
+	tree_put("conf.d/c.ini", "[server]\ninclude = */c.ini\n");
 	cfg = tree_load_ok();
 	assert_non_null(one = config_dump(cfg));
+	for (p = one; (p = strchr(p, '\n')) != NULL; p++)
+		assert_true(strcspn(p + 1, "\n") <= INI_LINE_MAX);
+	assert_non_null(p = strstr(one, "[route /c]\n"));
+	assert_true(p[-2] == '1' && p[-3] == ':');	/* "...c.ini:1" above */
 
 	/* Every value, where it came from, defaults marked as such. */
 	snprintf(line, sizeof(line), "\nlog_level = debug ; %s/main.ini:4\n",
