@@ -1363,6 +1363,43 @@ test_include_tree(void **state)
 }
 
 static void
+test_include_special_dirs(void **state)
+{
+	struct config_errors	 errs = { NULL, 0 };
+	struct config		*cfg;
+	char			 path[256];
+	static const char	 text[] = SERVER "include = a.ini\n";
+
+	(void)state;
+	tree_new();
+	/* Glob characters in the including file's directory are literal. */
+	assert_int_equal(mkdir(tree_msg("%T/we*rd[1]"), 0755), 0);
+	tree_put("we*rd[1]/main.ini", SERVER "include = *.inc\n");
+	tree_put("we*rd[1]/r.inc", "[route /r]\nhandler = echo\n");
+	assert_int_equal(mkdir(tree_msg("%T/werd1"), 0755), 0);
+	tree_put("werd1/r.inc", "[route /wrong]\nhandler = echo\n");
+	snprintf(path, sizeof(path), "%s/we*rd[1]/main.ini", tree);
+	cfg = config_load(path, &errs);
+	assert_int_equal(errs.n, 0);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->nroutes, 1);
+	assert_string_equal(cfg->routes[0].path, "/r");
+	config_free(cfg);
+
+	/* Text in memory: include works from name's directory, conf.d not. */
+	tree_put("conf.d/bad.ini", "bogus\n");
+	tree_put("a.ini", "[route /a]\nhandler = echo\n");
+	snprintf(path, sizeof(path), "%s/main.ini", tree);
+	cfg = config_parse_string(text, strlen(text), path, &errs);
+	assert_int_equal(errs.n, 0);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->nfiles, 2);
+	assert_string_equal(cfg->routes[0].path, "/a");
+	config_free(cfg);
+	tree_rm();
+}
+
+static void
 test_include_origins(void **state)
 {
 	struct config	*cfg;
@@ -1633,6 +1670,7 @@ main(void)
 		cmocka_unit_test(test_all_errors_at_once),
 		cmocka_unit_test(test_errors_appended),
 		cmocka_unit_test(test_include_tree),
+		cmocka_unit_test(test_include_special_dirs),
 		cmocka_unit_test(test_include_origins),
 		cmocka_unit_test(test_error_include_duplicates),
 		cmocka_unit_test(test_error_include_files),
