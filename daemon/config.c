@@ -28,13 +28,16 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
+#include <glob.h>
 #include <ini.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -108,6 +111,8 @@ SETTER(set_log_level);
 SETTER(set_handler);
 SETTER(set_origins);
 SETTER(set_subprotocols);
+SETTER(set_include);
+SETTER(set_include_default);
 
 #define CFG(f)	offsetof(struct config, f)
 #define LIM(f)	offsetof(struct limits, f)
@@ -128,6 +133,9 @@ static const struct key keys[] = {
 	  CFG(shutdown_timeout_ms), 0, DURATION_MAX_MS },
 	{ "log_level",		IN_SERVER, 0, set_log_level,
 	  CFG(log_level), 0, 0 },
+	{ "include",		IN_SERVER, K_REPEAT, set_include, 0, 0, 0 },
+	{ "include_default",	IN_SERVER, 0, set_include_default,
+	  CFG(include_default), 0, 0 },
 
 	{ "ping_period",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
 	  LIM(ping_period_ms), 0, DURATION_MAX_MS },
@@ -148,6 +156,8 @@ static const struct key keys[] = {
 	{ "subprotocols",	IN_ROUTE, 0, set_subprotocols, 0, 0, 0 },
 };
 
+_Static_assert(nitems(keys) <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");
+
 /* Every struct limits field is a uint64_t: one override bit per field. */
 #define LIMIT_BIT(off)	(1u << ((off) / sizeof(uint64_t)))
 
@@ -162,9 +172,11 @@ enum section {
 struct override {
 	struct limits	 v;
 	unsigned	 set;
+	size_t		 fidx;	/* the route's file */
 };
 
 struct error {
+	size_t	 file;		/* in cfg->files: errors sort by file, then line */
 	int	 line;
 	size_t	 seq;
 	char	*msg;
@@ -187,6 +199,16 @@ struct ctx {
 	int			 seen[nitems(keys)]; /* line, in this section */
 	struct override		*overrides;	/* one per cfg->routes */
 	int			 listen_lines;	/* valid or not */
+
+	/* Includes (the fields from name to seen are per file: see include_file). */
+	size_t			 fidx;		/* name's index in cfg->files */
+	int			 depth;		/* 0: the main file */
+	char			*stack[CONFIG_INCLUDE_DEPTH_MAX + 1]; /* realpaths */
+	char			**real;		/* realpath of each cfg->files */
+	struct {
+		size_t	file;
+		int	line;			/* 0: not set yet */
+	}			 server_seen[nitems(keys)];
 
 	struct error		*errors;
 	size_t			 nerrors;
@@ -231,23 +253,21 @@ xprintf(const char *fmt, ...)
  * messages go to a terminal (wsrouted -t) and to logs.
  */
 static void
-conf_error(struct ctx *c, int line, const char *fmt, ...)
+vconf_error(struct ctx *c, size_t fidx, const char *name, int line,
+    const char *fmt, va_list ap)
 {
 	struct error	*e;
-	va_list		 ap;
 	char		*msg, *full, *p;
 
-	va_start(ap, fmt);
 	msg = vxprintf(fmt, ap);
-	va_end(ap);
 	if (msg == NULL) {
 		c->nomem = 1;
 		return;
 	}
 	if (line > 0)
-		full = xprintf("%s:%d: %s", c->name, line, msg);
+		full = xprintf("%s:%d: %s", name, line, msg);
 	else
-		full = xprintf("%s: %s", c->name, msg);
+		full = xprintf("%s: %s", name, msg);
 	free(msg);
 	if (full == NULL) {
 		c->nomem = 1;
@@ -264,10 +284,33 @@ conf_error(struct ctx *c, int line, const char *fmt, ...)
 		return;
 	}
 	c->errors = e;
+	e[c->nerrors].file = fidx;
 	e[c->nerrors].line = line;
 	e[c->nerrors].seq = c->nerrors;
 	e[c->nerrors].msg = full;
 	c->nerrors++;
+}
+
+/* An error in the file being read. */
+static void
+conf_error(struct ctx *c, int line, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vconf_error(c, c->fidx, c->name, line, fmt, ap);
+	va_end(ap);
+}
+
+/* An error in file fidx of cfg->files (checks done after reading). */
+static void
+conf_error_in(struct ctx *c, size_t fidx, int line, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vconf_error(c, fidx, c->cfg->files[fidx].path, line, fmt, ap);
+	va_end(ap);
 }
 
 static int
@@ -276,10 +319,24 @@ line_has_error(struct ctx *c, int line)
 	size_t	i;
 
 	for (i = 0; i < c->nerrors; i++) {
-		if (c->errors[i].line == line)
+		if (c->errors[i].file == c->fidx && c->errors[i].line == line)
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * For "already set on line 3" (same file) or "already set at b.ini:3": the
+ * place of an earlier definition, as "on line N" or "at FILE:N".
+ */
+static const char *
+where(struct ctx *c, const char *file, int line, char *buf, size_t len)
+{
+	if (file == NULL || strcmp(file, c->name) == 0)
+		snprintf(buf, len, "on line %d", line);
+	else
+		snprintf(buf, len, "at %s:%d", file, line);
+	return buf;
 }
 
 static int
@@ -287,6 +344,8 @@ error_cmp(const void *a, const void *b)
 {
 	const struct error	*ea = a, *eb = b;
 
+	if (ea->file != eb->file)
+		return ea->file < eb->file ? -1 : 1;
 	if (ea->line != eb->line)
 		return ea->line < eb->line ? -1 : 1;
 	return ea->seq < eb->seq ? -1 : ea->seq > eb->seq;
@@ -640,18 +699,20 @@ set_count(struct ctx *c, const struct key *k, const char *value, void *dst)
 	return 0;
 }
 
+static const char *const log_level_names[] = {
+	[LOG_LVL_ERROR] = "error",
+	[LOG_LVL_WARN] = "warn",
+	[LOG_LVL_INFO] = "info",
+	[LOG_LVL_DEBUG] = "debug",
+};
+
 static int
 set_log_level(struct ctx *c, const struct key *k, const char *value, void *dst)
 {
-	static const char *const names[] = {
-		[LOG_LVL_ERROR] = "error",
-		[LOG_LVL_WARN] = "warn",
-		[LOG_LVL_INFO] = "info",
-		[LOG_LVL_DEBUG] = "debug",
-	};
+	const char *const *names = log_level_names;
 	size_t	i;
 
-	for (i = 0; i < nitems(names); i++) {
+	for (i = 0; i < nitems(log_level_names); i++) {
 		if (strcmp(value, names[i]) == 0) {
 			*(enum log_level *)dst = (enum log_level)i;
 			return 0;
@@ -688,7 +749,7 @@ set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 	struct config		*cfg = dst;
 	struct config_listen	 l, *ls, *o;
 	const char		*rest;
-	char			*addr, why[128];
+	char			*addr, why[PATH_MAX + 32];
 	size_t			 len, i;
 
 	c->listen_lines++;
@@ -726,8 +787,10 @@ set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 		o = &cfg->listens[i];
 		if (o->kind == l.kind && o->addrlen == l.addrlen &&
 		    memcmp(&o->addr, &l.addr, l.addrlen) == 0) {
-			conf_error(c, c->line, "%s: duplicate of line %d ('%s')",
-			    k->name, o->line, o->spec);
+			/* "duplicate of line 3" or "duplicate of b.ini:3" */
+			conf_error(c, c->line, "%s: duplicate of %s ('%s')",
+			    k->name, where(c, o->file, o->line, why,
+			    sizeof(why)) + 3, o->spec);
 			free(addr);
 			return -1;
 		}
@@ -741,6 +804,7 @@ set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 	cfg->listens = ls;
 	l.spec = addr;
 	l.line = c->line;
+	l.file = c->name;
 	ls[cfg->nlistens++] = l;
 	return 0;
 }
@@ -960,6 +1024,7 @@ start_route(struct ctx *c, const char *path, size_t len)
 	struct config_route	*r;
 	struct override		*ov;
 	size_t			 i;
+	char			 buf[PATH_MAX + 32];
 
 	for (i = 0; i < len; i++) {
 		if (path[i] == '?' || path[i] == '#') {
@@ -984,7 +1049,8 @@ start_route(struct ctx *c, const char *path, size_t len)
 		r = &cfg->routes[i];
 		if (strlen(r->path) == len && memcmp(r->path, path, len) == 0) {
 			conf_error(c, c->line, "[route %s]: duplicate route, "
-			    "first defined on line %d", r->path, r->line);
+			    "first defined %s", r->path,
+			    where(c, r->file, r->line, buf, sizeof(buf)));
 			return;
 		}
 	}
@@ -1003,6 +1069,8 @@ start_route(struct ctx *c, const char *path, size_t len)
 	if ((r->path = strndup(path, len)) == NULL)
 		goto nomem;
 	r->line = c->line;
+	r->file = c->name;
+	ov[cfg->nroutes].fidx = c->fidx;
 	c->route = cfg->nroutes++;
 	c->section = SECTION_ROUTE;
 	return;
@@ -1209,12 +1277,313 @@ add_option(struct ctx *c, struct config_route *r, const char *key,
 	o->key = strdup(key);
 	o->value = strdup(value);
 	o->line = c->line;
+	o->file = c->name;
 	r->noptions++;
 	if (o->key == NULL || o->value == NULL)
 		goto nomem;
 	return;
 nomem:
 	c->nomem = 1;
+}
+
+/*
+ * Includes. One file is read at a time, depth first: an `include` line reads
+ * the files it names right there, then the including file goes on where it
+ * was. The per-file part of struct ctx is saved around that.
+ */
+
+static int	handler(void *, const char *, const char *, const char *);
+
+struct file_state {
+	const char	*name;
+	size_t		 fidx;
+	FILE		*fp;
+	const char	*text;
+	size_t		 len;
+	size_t		 off;
+	int		 eof;
+	int		 read_errno;
+	int		 line;
+	enum section	 section;
+	size_t		 route;
+	int		 seen[nitems(keys)];
+};
+
+static void
+file_state_save(const struct ctx *c, struct file_state *fs)
+{
+	fs->name = c->name;
+	fs->fidx = c->fidx;
+	fs->fp = c->fp;
+	fs->text = c->text;
+	fs->len = c->len;
+	fs->off = c->off;
+	fs->eof = c->eof;
+	fs->read_errno = c->read_errno;
+	fs->line = c->line;
+	fs->section = c->section;
+	fs->route = c->route;
+	memcpy(fs->seen, c->seen, sizeof(fs->seen));
+}
+
+static void
+file_state_restore(struct ctx *c, const struct file_state *fs)
+{
+	c->name = fs->name;
+	c->fidx = fs->fidx;
+	c->fp = fs->fp;
+	c->text = fs->text;
+	c->len = fs->len;
+	c->off = fs->off;
+	c->eof = fs->eof;
+	c->read_errno = fs->read_errno;
+	c->line = fs->line;
+	c->section = fs->section;
+	c->route = fs->route;
+	memcpy(c->seen, fs->seen, sizeof(c->seen));
+}
+
+/*
+ * A [server] key set a second time, in any file or [server] section, is an
+ * error naming both places: with several files, "the last one wins" would
+ * depend on file names nobody looks at together.
+ */
+static int
+server_key_seen(struct ctx *c, const struct key *k, size_t idx)
+{
+	char	buf[PATH_MAX + 32];
+
+	if ((k->flags & K_REPEAT) == 0 && c->server_seen[idx].line != 0) {
+		conf_error(c, c->line, "%s: duplicate key, already set %s",
+		    k->name, where(c, c->cfg->files[c->server_seen[idx].file].path,
+		    c->server_seen[idx].line, buf, sizeof(buf)));
+		return 1;
+	}
+	c->server_seen[idx].file = c->fidx;
+	c->server_seen[idx].line = c->line;
+	return 0;
+}
+
+/* Runs inih over the current source, then reports what it could not read. */
+static void
+read_stream(struct ctx *c)
+{
+	int	ret;
+
+	ret = ini_parse_stream(reader, c, handler, c);
+	if (ret < 0)
+		c->nomem = 1;		/* -2: inih could not allocate its line */
+	else if (ret > 0 && !line_has_error(c, ret)) {
+		/* Not expected (the reader checks syntax first), but never lost. */
+		conf_error(c, ret, "syntax error: expected 'key = value' or "
+		    "'[section]'");
+	}
+	if (c->read_errno != 0)
+		conf_error(c, 0, "cannot read: %s", strerror(c->read_errno));
+}
+
+static int
+add_file(struct ctx *c, const char *path, char *real, int from_line)
+{
+	struct config		*cfg = c->cfg;
+	struct config_file	*f;
+	char			**r;
+
+	f = realloc(cfg->files, (cfg->nfiles + 1) * sizeof(*f));
+	if (f == NULL)
+		return -1;
+	cfg->files = f;
+	r = realloc(c->real, (cfg->nfiles + 1) * sizeof(*r));
+	if (r == NULL)
+		return -1;
+	c->real = r;
+	f = &cfg->files[cfg->nfiles];
+	f->from = cfg->nfiles == 0 ? NULL : c->name;
+	f->from_line = from_line;
+	if ((f->path = strdup(path)) == NULL)
+		return -1;
+	r[cfg->nfiles++] = real;
+	return 0;
+}
+
+/* "FILE:LINE" or, for the default include, "FILE (conf.d/...)". */
+static const char *
+included_from(const struct config_file *f, char *buf, size_t len)
+{
+	if (f->from_line == 0)
+		snprintf(buf, len, "%s (%s)", f->from, CONFIG_DEFAULT_INCLUDE);
+	else
+		snprintf(buf, len, "%s:%d", f->from, f->from_line);
+	return buf;
+}
+
+/* Reads one file named by an include on line (0: the default include). */
+static void
+include_file(struct ctx *c, const char *path, int line)
+{
+	struct file_state	 fs;
+	struct stat		 st;
+	FILE			*fp;
+	char			*real, buf[PATH_MAX + 64];
+	size_t			 i;
+	int			 depth;
+
+	if (stat(path, &st) == -1 || (real = realpath(path, NULL)) == NULL) {
+		conf_error(c, line, "include: cannot open '%s': %s", path,
+		    strerror(errno));
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		conf_error(c, line, "include: '%s' is not a regular file", path);
+		free(real);
+		return;
+	}
+	for (i = 0; i <= (size_t)c->depth; i++) {
+		if (strcmp(c->stack[i], real) == 0) {
+			conf_error(c, line, "include: '%s' is already being read "
+			    "(include cycle)", path);
+			free(real);
+			return;
+		}
+	}
+	for (i = 0; i < c->cfg->nfiles; i++) {
+		if (strcmp(c->real[i], real) == 0) {
+			conf_error(c, line, "include: '%s' is already included "
+			    "from %s", path, included_from(&c->cfg->files[i],
+			    buf, sizeof(buf)));
+			free(real);
+			return;
+		}
+	}
+	if (c->depth >= CONFIG_INCLUDE_DEPTH_MAX) {
+		conf_error(c, line, "include: '%s' is nested too deeply (at "
+		    "most %d levels of include)", path, CONFIG_INCLUDE_DEPTH_MAX);
+		free(real);
+		return;
+	}
+	if ((fp = fopen(path, "r")) == NULL) {
+		conf_error(c, line, "include: cannot open '%s': %s", path,
+		    strerror(errno));
+		free(real);
+		return;
+	}
+	if (add_file(c, path, real, line) == -1) {
+		free(real);
+		fclose(fp);
+		c->nomem = 1;
+		return;
+	}
+
+	file_state_save(c, &fs);
+	depth = c->depth;
+	c->stack[++c->depth] = real;
+	c->fidx = c->cfg->nfiles - 1;
+	c->name = c->cfg->files[c->fidx].path;
+	c->fp = fp;
+	c->text = NULL;
+	c->len = c->off = 0;
+	c->eof = c->read_errno = c->line = 0;
+	c->section = SECTION_NONE;
+	c->route = 0;
+	memset(c->seen, 0, sizeof(c->seen));
+
+	read_stream(c);
+
+	fclose(fp);
+	c->depth = depth;
+	file_state_restore(c, &fs);
+}
+
+/*
+ * Glob metacharacters in the including file's directory are taken
+ * literally: only the pattern as written is a pattern.
+ */
+static char *
+include_pattern(const char *including, const char *pattern)
+{
+	const char	*slash, *p;
+	char		*full, *q;
+
+	if (pattern[0] == '/' || (slash = strrchr(including, '/')) == NULL)
+		return strdup(pattern);
+	if ((full = malloc(2 * (size_t)(slash - including) + strlen(pattern) +
+	    2)) == NULL)
+		return NULL;
+	for (p = including, q = full; p < slash; p++) {
+		if (strchr("*?[\\", *p) != NULL)
+			*q++ = '\\';
+		*q++ = *p;
+	}
+	*q++ = '/';
+	strcpy(q, pattern);
+	return full;
+}
+
+/* `include = PATTERN` on line (0: the default include of the main file). */
+static void
+include_glob(struct ctx *c, const char *pattern, int line)
+{
+	glob_t	 g;
+	char	*full;
+	size_t	 i;
+	int	 ret;
+
+	if ((full = include_pattern(c->name, pattern)) == NULL) {
+		c->nomem = 1;
+		return;
+	}
+	/* Sorted (glob's default), in the C locale: byte order. */
+	ret = glob(full, 0, NULL, &g);
+	switch (ret) {
+	case 0:
+		for (i = 0; i < g.gl_pathc && !c->nomem; i++)
+			include_file(c, g.gl_pathv[i], line);
+		globfree(&g);
+		break;
+	case GLOB_NOMATCH:
+		/* A pattern may match nothing (an empty conf.d); a name must. */
+		if (strpbrk(pattern, "*?[") == NULL)
+			conf_error(c, line, "include: cannot open '%s': %s",
+			    full, strerror(ENOENT));
+		break;
+	case GLOB_NOSPACE:
+		c->nomem = 1;
+		break;
+	default:
+		conf_error(c, line, "include: cannot read the directories of "
+		    "'%s'", full);
+		break;
+	}
+	free(full);
+}
+
+static int
+set_include(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	(void)dst;
+	if (*value == '\0') {
+		conf_error(c, c->line, "%s: expected a file name or a pattern "
+		    "like conf.d/*.ini", k->name);
+		return -1;
+	}
+	include_glob(c, value, c->line);
+	return 0;
+}
+
+static int
+set_include_default(struct ctx *c, const struct key *k, const char *value,
+    void *dst)
+{
+	if (strcmp(value, "yes") == 0)
+		*(int *)dst = 1;
+	else if (strcmp(value, "no") == 0)
+		*(int *)dst = 0;
+	else {
+		conf_error(c, c->line, "%s: expected yes or no, got '%s'",
+		    k->name, value);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -1272,7 +1641,17 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		return 1;
 	}
 	idx = (size_t)(k - keys);
-	if (c->seen[idx] != 0 && (k->flags & K_REPEAT) == 0) {
+	if (k->set == set_include_default && c->depth != 0) {
+		/* conf.d/ is read after the main file: too late to say no. */
+		conf_error(c, c->line, "%s: only valid in the main file (%s)",
+		    name, cfg->files[0].path);
+		return 1;
+	}
+	if (r == NULL) {
+		/* [server] is one section, however many files and headers. */
+		if (server_key_seen(c, k, idx))
+			return 1;
+	} else if (c->seen[idx] != 0 && (k->flags & K_REPEAT) == 0) {
 		conf_error(c, c->line, "%s: duplicate key, already set on line %d",
 		    name, c->seen[idx]);
 		return 1;
@@ -1283,8 +1662,12 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		dst = (char *)(r != NULL ? &ov->v : &cfg->limits) + k->off;
 	else
 		dst = (char *)(r != NULL ? (void *)r : (void *)cfg) + k->off;
-	if (k->set(c, k, value, dst) == 0 && ov != NULL && (k->flags & K_LIMIT))
-		ov->set |= LIMIT_BIT(k->off);
+	if (k->set(c, k, value, dst) == 0) {
+		if (ov != NULL && (k->flags & K_LIMIT))
+			ov->set |= LIMIT_BIT(k->off);
+		(r != NULL ? r->origin : cfg->origin)[idx] =
+		    (struct config_origin){ c->name, c->line };
+	}
 	return 1;
 }
 
@@ -1299,7 +1682,7 @@ finish(struct ctx *c)
 	int			 plugin;
 
 	if (c->listen_lines == 0)
-		conf_error(c, 0, "listen: missing, at least one 'listen = "
+		conf_error_in(c, 0, 0, "listen: missing, at least one 'listen = "
 		    "ADDRESS:PORT' is required in [server]");
 
 	for (i = 0; i < cfg->nroutes; i++) {
@@ -1307,13 +1690,15 @@ finish(struct ctx *c)
 		ov = &c->overrides[i];
 
 		if (r->handler == NULL)
-			conf_error(c, r->line, "[route %s]: handler: missing, "
-			    "expected e.g. 'handler = echo'", r->path);
+			conf_error_in(c, ov->fidx, r->line, "[route %s]: "
+			    "handler: missing, expected e.g. 'handler = echo'",
+			    r->path);
 		plugin = r->handler != NULL && strncmp(r->handler, PLUGIN_PREFIX,
 		    strlen(PLUGIN_PREFIX)) == 0;
 		for (j = 0; !plugin && j < r->noptions; j++) {
-			conf_error(c, r->options[j].line, "unknown key '%s' in "
-			    "[route %s]", r->options[j].key, r->path);
+			conf_error_in(c, ov->fidx, r->options[j].line,
+			    "unknown key '%s' in [route %s]", r->options[j].key,
+			    r->path);
 		}
 
 		r->limits = cfg->limits;
@@ -1326,17 +1711,29 @@ finish(struct ctx *c)
 	}
 }
 
+static void
+free_reals(struct ctx *c)
+{
+	size_t	i;
+
+	for (i = 0; c->cfg != NULL && i < c->cfg->nfiles; i++)
+		free(c->real[i]);
+	free(c->real);
+	c->real = NULL;
+}
+
 static struct config *
 parse(struct ctx *c, struct config_errors *errs)
 {
 	struct config	*cfg;
-	int		 ret;
+	char		*real;
 
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
 	    (cfg->file = strdup(c->name)) == NULL) {
 		c->nomem = 1;
 		goto fail;
 	}
+	cfg->include_default = 1;
 	cfg->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
 	cfg->handshake_timeout_ms = CONFIG_DEFAULT_HANDSHAKE_TIMEOUT_MS;
 	cfg->shutdown_timeout_ms = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS;
@@ -1349,25 +1746,36 @@ parse(struct ctx *c, struct config_errors *errs)
 	cfg->limits.max_output_buffer = CONFIG_DEFAULT_MAX_OUTPUT_BUFFER;
 	c->cfg = cfg;
 
-	ret = ini_parse_stream(reader, c, handler, c);
-	if (ret < 0)
-		c->nomem = 1;		/* -2: inih could not allocate its line */
-	else if (ret > 0 && !line_has_error(c, ret)) {
-		/* Not expected (the reader checks syntax first), but never lost. */
-		conf_error(c, ret, "syntax error: expected 'key = value' or "
-		    "'[section]'");
+	/* The main file is files[0]; text in memory is known by its name. */
+	if ((real = realpath(c->name, NULL)) == NULL &&
+	    (real = strdup(c->name)) == NULL) {
+		c->nomem = 1;
+		goto fail;
 	}
-	if (c->read_errno != 0)
-		conf_error(c, 0, "cannot read: %s", strerror(c->read_errno));
+	if (add_file(c, c->name, real, 0) == -1) {
+		free(real);
+		c->nomem = 1;
+		goto fail;
+	}
+	c->name = cfg->files[0].path;
+	c->stack[0] = real;
+
+	read_stream(c);
+	if (c->fp != NULL && cfg->include_default && !c->nomem) {
+		c->line = 0;
+		include_glob(c, CONFIG_DEFAULT_INCLUDE, 0);
+	}
 	if (!c->nomem)
 		finish(c);
 
 	if (c->nerrors == 0 && !c->nomem) {
+		free_reals(c);
 		free(c->overrides);
 		return cfg;
 	}
 fail:
 	errors_flush(c, errs);
+	free_reals(c);
 	free(c->overrides);
 	config_free(cfg);
 	return NULL;
@@ -1404,6 +1812,236 @@ config_parse_string(const char *text, size_t len, const char *name,
 	return parse(&c, errs);
 }
 
+/*
+ * wsrouted -T: the effective configuration, as a config file.
+ */
+
+/* What read_stream accepts: INI_MAX_LINE less the '\n' and the NUL. */
+#define DUMP_LINE_MAX	(INI_MAX_LINE - 2)
+
+/* A comment line; a long one keeps its end (the file name and line). */
+static void
+dump_comment(FILE *f, const char *text)
+{
+	size_t	len = strlen(text);
+
+	if (len + 2 <= DUMP_LINE_MAX)
+		fprintf(f, "; %s\n", text);
+	else
+		fprintf(f, "; ...%s\n", text + len - (DUMP_LINE_MAX - 5));
+}
+
+/*
+ * "key = value ; comment", or, when that would not fit on one line, the
+ * comment on a line of its own before. commented: the key is shown, not set.
+ */
+static void
+dump_key(FILE *f, int commented, const char *key, const char *value,
+    const char *comment)
+{
+	const char	*semi = commented ? ";" : "";
+	size_t		 len;
+
+	len = strlen(semi) + strlen(key) + 3 + strlen(value);
+	if (len + 3 + strlen(comment) <= DUMP_LINE_MAX) {
+		fprintf(f, "%s%s = %s ; %s\n", semi, key, value, comment);
+		return;
+	}
+	dump_comment(f, comment);
+	if (len <= DUMP_LINE_MAX)
+		fprintf(f, "%s%s = %s\n", semi, key, value);
+	else
+		fprintf(f, "%s%s=%s\n", semi, key, value);
+}
+
+static const char *
+dump_origin(const struct config_origin *o, char *buf, size_t len)
+{
+	if (o->file == NULL)
+		snprintf(buf, len, "default");
+	else
+		snprintf(buf, len, "%s:%d", o->file, o->line);
+	return buf;
+}
+
+/* A list as one value: ", " between items, or "," if that is too long. */
+static char *
+dump_list(char **list, size_t n)
+{
+	size_t	 i, len = 0;
+	char	*s;
+	int	 tight;
+
+	for (i = 0; i < n; i++)
+		len += strlen(list[i]) + 2;
+	if ((s = malloc(len + 1)) == NULL)
+		return NULL;
+	tight = len > DUMP_LINE_MAX / 2;
+	s[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			strcat(s, tight ? "," : ", ");
+		strcat(s, list[i]);
+	}
+	return s;
+}
+
+/* The value of a number key (sizes, durations, counts, log_level). */
+static const char *
+dump_value(const struct key *k, const void *src, char *buf, size_t len)
+{
+	uint64_t	v;
+
+	if (k->set == set_log_level) {
+		snprintf(buf, len, "%s", log_level_names[*(const enum log_level *)src]);
+		return buf;
+	}
+	memcpy(&v, src, sizeof(v));
+	if (k->set == set_size)
+		return fmt_size(v, buf, len);
+	if (k->set == set_duration)
+		return fmt_duration(v, buf, len);
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+static void
+dump_server(FILE *f, const struct config *cfg)
+{
+	const struct key	*k;
+	const void		*src;
+	char			 where[2 * PATH_MAX + 64], val[64];
+	char			 from[PATH_MAX + 32];
+	size_t			 i, j;
+
+	fprintf(f, "[server]\n");
+	for (i = 0; i < nitems(keys); i++) {
+		k = &keys[i];
+		if ((k->where & IN_SERVER) == 0 || k->set == set_include)
+			continue;
+		if (k->set == set_listen) {
+			for (j = 0; j < cfg->nlistens; j++) {
+				snprintf(where, sizeof(where), "%s:%d",
+				    cfg->listens[j].file, cfg->listens[j].line);
+				dump_key(f, 0, k->name, cfg->listens[j].spec, where);
+			}
+			continue;
+		}
+		if (k->set == set_include_default) {
+			dump_origin(&cfg->origin[i], from, sizeof(from));
+			snprintf(where, sizeof(where), "everything is below; "
+			    "was: %s (%s)", cfg->include_default ? "yes" : "no",
+			    from);
+			dump_key(f, 0, k->name, "no", where);
+			continue;
+		}
+		src = (k->flags & K_LIMIT) ? (const char *)&cfg->limits + k->off :
+		    (const char *)cfg + k->off;
+		dump_key(f, 0, k->name, dump_value(k, src, val, sizeof(val)),
+		    dump_origin(&cfg->origin[i], where, sizeof(where)));
+	}
+}
+
+static int
+dump_route(FILE *f, const struct config_route *r)
+{
+	const struct key	*k;
+	char			 where[PATH_MAX + 64], val[64], *list;
+	size_t			 i, len, pass;
+	int			 inherited;
+
+	snprintf(where, sizeof(where), "%s:%d", r->file, r->line);
+	len = strlen(r->path) + 8;
+	if (len + 3 + strlen(where) <= DUMP_LINE_MAX)
+		fprintf(f, "[route %s] ; %s\n", r->path, where);
+	else {
+		dump_comment(f, where);
+		fprintf(f, "[route %s]\n", r->path);
+	}
+	/* handler, origins, subprotocols, then the limits. */
+	for (pass = 0, i = 0; pass < 2; i = 0, pass++)
+	for (; i < nitems(keys); i++) {
+		k = &keys[i];
+		if ((k->where & IN_ROUTE) == 0 ||
+		    ((k->flags & K_LIMIT) != 0) != (pass == 1))
+			continue;
+		dump_origin(&r->origin[i], where, sizeof(where));
+		if (k->set == set_handler)
+			dump_key(f, 0, k->name, r->handler, where);
+		else if (k->set == set_origins || k->set == set_subprotocols) {
+			if (k->set == set_origins && r->norigins == 0) {
+				dump_key(f, 0, k->name, "*", where);
+				continue;
+			}
+			if (k->set == set_subprotocols && r->nsubprotocols == 0) {
+				dump_key(f, 1, k->name, "", "default: none");
+				continue;
+			}
+			list = k->set == set_origins ?
+			    dump_list(r->origins, r->norigins) :
+			    dump_list(r->subprotocols, r->nsubprotocols);
+			if (list == NULL)
+				return -1;
+			dump_key(f, 0, k->name, list, where);
+			free(list);
+		} else {
+			/* A limit the route does not set is shown, not set. */
+			inherited = r->origin[i].file == NULL;
+			dump_key(f, inherited, k->name, dump_value(k,
+			    (const char *)&r->limits + k->off, val, sizeof(val)),
+			    inherited ? "inherited from [server]" : where);
+		}
+	}
+	for (i = 0; i < r->noptions; i++) {
+		snprintf(where, sizeof(where), "%s:%d", r->options[i].file,
+		    r->options[i].line);
+		dump_key(f, 0, r->options[i].key, r->options[i].value, where);
+	}
+	return 0;
+}
+
+char *
+config_dump(const struct config *cfg)
+{
+	const struct config_file	*cf;
+	FILE				*f;
+	char				*text = NULL, line[2 * PATH_MAX + 64];
+	char				 from[PATH_MAX + 64];
+	size_t				 size = 0, i;
+	int				 bad = 0;
+
+	if ((f = open_memstream(&text, &size)) == NULL)
+		return NULL;
+	snprintf(line, sizeof(line), "The effective configuration of %s",
+	    cfg->file);
+	dump_comment(f, line);
+	dump_comment(f, "(wsrouted -T). After each value: the FILE:LINE it "
+	    "was set on, or default.");
+	dump_comment(f, "Files read, in this order:");
+	for (i = 0; i < cfg->nfiles; i++) {
+		cf = &cfg->files[i];
+		if (cf->from == NULL)
+			snprintf(line, sizeof(line), "  %s", cf->path);
+		else
+			snprintf(line, sizeof(line), "  %s, included from %s",
+			    cf->path, included_from(cf, from, sizeof(from)));
+		dump_comment(f, line);
+	}
+	fprintf(f, "\n");
+	dump_server(f, cfg);
+	for (i = 0; i < cfg->nroutes && !bad; i++) {
+		fprintf(f, "\n");
+		bad = dump_route(f, &cfg->routes[i]) == -1;
+	}
+	if (ferror(f))
+		bad = 1;
+	if (fclose(f) != 0 || bad) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
 static void
 route_free(struct config_route *r)
 {
@@ -1433,6 +2071,9 @@ config_free(struct config *cfg)
 	for (i = 0; i < cfg->nroutes; i++)
 		route_free(&cfg->routes[i]);
 	free(cfg->routes);
+	for (i = 0; i < cfg->nfiles; i++)
+		free(cfg->files[i].path);
+	free(cfg->files);
 	free(cfg->file);
 	free(cfg);
 }

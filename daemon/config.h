@@ -12,6 +12,18 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/*
+ * Where a value came from: a file (one of struct config's files[].path) and
+ * a line. file NULL means the built-in default.
+ */
+struct config_origin {
+	const char	*file;
+	int		 line;
+};
+
+/* Room for one origin per key of the language (config.c checks it fits). */
+#define CONFIG_KEYS_MAX		32
+
 /* Limits and timers that a [route] may override; durations in milliseconds. */
 struct limits {
 	uint64_t	ping_period_ms;		/* 0 = no pings */
@@ -30,12 +42,14 @@ struct config_listen {
 	struct sockaddr_storage	 addr;		/* INET: sockaddr_in/in6; UNIX: sockaddr_un */
 	socklen_t		 addrlen;
 	int			 line;
+	const char		*file;		/* where line is */
 };
 
 struct config_option {		/* a key the daemon does not know, for a plugin */
 	char	*key;
 	char	*value;
 	int	 line;
+	const char *file;
 };
 
 struct config_route {
@@ -49,6 +63,9 @@ struct config_route {
 	struct config_option	*options;	/* unknown keys (only kept for plugin handlers) */
 	size_t			 noptions;
 	int			 line;		/* of the [route …] header */
+	const char		*file;		/* the file it is in */
+	/* Per key (config.c's table order): where the route set it, if it did. */
+	struct config_origin	 origin[CONFIG_KEYS_MAX];
 };
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
@@ -64,6 +81,17 @@ struct config {
 	struct limits		 limits;	/* [server] defaults */
 	struct config_route	*routes;
 	size_t			 nroutes;
+
+	/* Every file read, in the order read; files[0] is the main file. */
+	struct config_file {
+		char		*path;		/* as opened (and shown in messages) */
+		const char	*from;		/* the including file; NULL: main */
+		int		 from_line;	/* 0: the default conf.d/ include */
+	}			*files;
+	size_t			 nfiles;
+	int			 include_default; /* the default include (main file) */
+	/* Per [server] key (config.c's table order): where it was set. */
+	struct config_origin	 origin[CONFIG_KEYS_MAX];
 };
 
 /* One error: "FILE:LINE: message". */
@@ -82,18 +110,36 @@ struct config_errors {
 #define CONFIG_DEFAULT_MAX_FRAME_SIZE		(1u << 20)
 #define CONFIG_DEFAULT_MAX_MESSAGE_SIZE		(16u << 20)
 #define CONFIG_DEFAULT_MAX_OUTPUT_BUFFER	(1u << 20)
+#define CONFIG_DEFAULT_INCLUDE			"conf.d/*.ini"
+#define CONFIG_INCLUDE_DEPTH_MAX		8
 
 /*
- * Reads and validates a config file. Returns the config, or NULL with every
+ * Reads and validates a config file and every file it includes: `include =
+ * PATTERN` in [server] (a glob relative to the including file's directory,
+ * matches read in lexical order, at that line) and, unless the main file
+ * says `include_default = no`, CONFIG_DEFAULT_INCLUDE next to the main file
+ * once the main file has been read. Returns the config, or NULL with every
  * error found appended to errs (parsing goes on after an error so that
- * `wsrouted -t` reports all of them at once), in line order. errs may be
- * NULL.
+ * `wsrouted -t` reports all of them at once), ordered by file (in the order
+ * the files were read), then line. errs may be NULL.
  */
 struct config	*config_load(const char *path, struct config_errors *errs);
 
-/* Same, from text in memory; name is used as FILE in messages. */
+/*
+ * Same, from text in memory; name is used as FILE in messages. `include`
+ * works (relative to name's directory); the default include does not apply.
+ */
 struct config	*config_parse_string(const char *text, size_t len, const char *name,
 		    struct config_errors *errs);
+
+/*
+ * The effective configuration as INI text (malloc'd, NULL when out of
+ * memory), for `wsrouted -T`: every key with its value and, in a comment,
+ * the file:line it came from or "default". Include lines are left out and
+ * include_default is off: the text is a complete configuration by itself,
+ * which read back gives the same values.
+ */
+char		*config_dump(const struct config *cfg);
 
 void		 config_free(struct config *cfg);
 void		 config_errors_clear(struct config_errors *errs);

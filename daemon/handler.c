@@ -46,13 +46,13 @@ handler_bind_routes(struct route_table *t, char **cause)
 		cr = r->conf;
 		if ((r->handler = handler_find(cr->handler)) == NULL) {
 			if (asprintf(cause, "%s:%d: handler: unknown handler '%s'",
-			    t->cfg->file, cr->line, cr->handler) == -1)
+			    cr->file, cr->line, cr->handler) == -1)
 				*cause = NULL;
 			goto fail;
 		}
 		if (r->handler->abi != WSR_PLUGIN_ABI) {
 			if (asprintf(cause, "%s:%d: handler '%s' was built for ABI %d, "
-			    "this daemon speaks %d", t->cfg->file, cr->line,
+			    "this daemon speaks %d", cr->file, cr->line,
 			    cr->handler, r->handler->abi, WSR_PLUGIN_ABI) == -1)
 				*cause = NULL;
 			goto fail;
@@ -71,7 +71,7 @@ handler_bind_routes(struct route_table *t, char **cause)
 		free(opts);
 		opts = NULL;
 		if (r->instance == NULL && why != NULL) {
-			if (asprintf(cause, "%s:%d: handler '%s': %s", t->cfg->file,
+			if (asprintf(cause, "%s:%d: handler '%s': %s", cr->file,
 			    cr->line, cr->handler, why) == -1)
 				*cause = NULL;
 			free(why);

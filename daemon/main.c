@@ -40,10 +40,12 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: wsrouted [-t] [-c FILE]\n"
+	    "usage: wsrouted [-t | -T] [-c FILE]\n"
 	    "\n"
 	    "  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 	    "  -t, --test         check the configuration and exit (0: valid, 1: errors)\n"
+	    "  -T, --test-dump    check it, print the effective configuration (every\n"
+	    "                     value with the FILE:LINE it came from) and exit\n"
 	    "  -v, --version      print the version and exit\n"
 	    "  -h, --help         print this help and exit\n"
 	    "\n"
@@ -94,6 +96,26 @@ load_routes(const char *path, int to_stderr)
 		free(cause);
 	}
 	return t;
+}
+
+/* -T: the whole tree was loaded and bound like -t; now show what it says. */
+static int
+dump_config(struct route_table *t)
+{
+	char	*text;
+	int	 ret = 0;
+
+	if ((text = config_dump(t->cfg)) == NULL) {
+		fprintf(stderr, "wsrouted: out of memory\n");
+		ret = 1;
+	} else if (fputs(text, stdout) == EOF || fflush(stdout) == EOF) {
+		fprintf(stderr, "wsrouted: cannot write the configuration: %s\n",
+		    strerror(errno));
+		ret = 1;
+	}
+	free(text);
+	route_table_unref(t, handler_destroy_instance);
+	return ret;
 }
 
 static void
@@ -203,6 +225,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config",	required_argument,	NULL, 'c' },
 		{ "test",	no_argument,		NULL, 't' },
+		{ "test-dump",	no_argument,		NULL, 'T' },
 		{ "version",	no_argument,		NULL, 'v' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -215,13 +238,16 @@ main(int argc, char **argv)
 
 	memset(&d, 0, sizeof(d));
 	d.config_path = DEFAULT_CONFIG;
-	while ((ch = getopt_long(argc, argv, "c:tvh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:tTvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			d.config_path = optarg;
 			break;
 		case 't':
 			test_only = 1;
+			break;
+		case 'T':
+			test_only = 2;
 			break;
 		case 'v':
 			printf("wsrouted %s\n", PACKAGE_VERSION);
@@ -242,6 +268,8 @@ main(int argc, char **argv)
 	log_init(LOG_LVL_INFO);
 	if ((t = load_routes(d.config_path, 1)) == NULL)
 		return 1;
+	if (test_only == 2)
+		return dump_config(t);
 	if (test_only) {
 		printf("wsrouted: configuration file %s test is successful\n", d.config_path);
 		route_table_unref(t, handler_destroy_instance);

@@ -33,6 +33,8 @@
 #define SERVER	"[server]\nlisten = 127.0.0.1:8080\n"
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+/* The longest line the loader reads (INI_MAX_LINE less '\n' and NUL). */
+#define INI_LINE_MAX	198
 
 static struct config *
 parse(const char *text, struct config_errors *errs)
@@ -456,7 +458,7 @@ test_server_twice(void **state)
 	struct config	*cfg;
 
 	(void)state;
-	/* Later [server] keys override; listen accumulates. */
+	/* [server] may be opened again; listen accumulates. */
 	cfg = parse_ok(
 	    "[server]\n"
 	    "listen = 127.0.0.1:1\n"
@@ -465,11 +467,22 @@ test_server_twice(void **state)
 	    "handler = echo\n"
 	    "[server]\n"
 	    "listen = 127.0.0.1:2\n"
-	    "timeout = 2s\n");
+	    "ping_period = 2s\n");
 	assert_int_equal(cfg->nlistens, 2);
-	assert_int_equal(cfg->limits.timeout_ms, 2000);
-	assert_int_equal(cfg->routes[0].limits.timeout_ms, 2000);
+	assert_int_equal(cfg->limits.timeout_ms, 1000);
+	assert_int_equal(cfg->routes[0].limits.timeout_ms, 1000);
+	assert_int_equal(cfg->routes[0].limits.ping_period_ms, 2000);
 	config_free(cfg);
+	/* But it is one section: no key is set twice (issue 10). */
+	expect_errors(
+	    "[server]\n"
+	    "listen = 127.0.0.1:1\n"
+	    "timeout = 1s\n"
+	    "[route /x]\n"
+	    "handler = echo\n"
+	    "[server]\n"
+	    "timeout = 2s\n",
+	    NAME ":7: timeout: duplicate key, already set on line 3");
 }
 
 static void
@@ -1175,6 +1188,439 @@ test_errors_appended(void **state)
 	config_free(NULL);
 }
 
+/*
+ * Several files (issue 10): include, the default conf.d/ include, errors
+ * naming both places, -T's dump. Each test builds a tree in a fresh
+ * directory under /tmp and removes it.
+ */
+
+static char	tree[64];
+
+static void
+tree_new(void)
+{
+	snprintf(tree, sizeof(tree), "/tmp/test_config_tree.XXXXXX");
+	assert_non_null(mkdtemp(tree));
+}
+
+static void
+tree_rm(void)
+{
+	char	cmd[128];
+
+	/* The directory is ours (mkdtemp), and its name has no quote. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Writes tree/rel (creating conf.d/ if rel is in it). */
+static void
+tree_put(const char *rel, const char *text)
+{
+	char	 path[256];
+	FILE	*f;
+
+	snprintf(path, sizeof(path), "%s/conf.d", tree);
+	if (strncmp(rel, "conf.d/", 7) == 0)
+		(void)mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%s", tree, rel);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* "%T" in a wanted message stands for the tree's directory. */
+static char *
+tree_msg(const char *fmt)
+{
+	static char	buf[8][512];
+	static int	next;
+	char		*out = buf[next++ % 8], *o = out;
+	const char	*p;
+
+	for (p = fmt; *p != '\0'; p++) {
+		if (p[0] == '%' && p[1] == 'T') {
+			o += sprintf(o, "%s", tree);
+			p++;
+		} else
+			*o++ = *p;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Loading tree/main.ini fails with exactly want[0..n) ("%T": the tree). */
+static void
+tree_check(const char *const *want, size_t n)
+{
+	struct config_errors	 errs = { NULL, 0 };
+	struct config		*cfg;
+	char			 main_ini[128];
+	size_t			 i;
+	int			 same;
+
+	snprintf(main_ini, sizeof(main_ini), "%s/main.ini", tree);
+	cfg = config_load(main_ini, &errs);
+	same = errs.n == n;
+	for (i = 0; same && i < n; i++)
+		same = strcmp(errs.msgs[i], tree_msg(want[i])) == 0;
+	if (!same) {
+		for (i = 0; i < n; i++)
+			print_message("want: %s\n", tree_msg(want[i]));
+		for (i = 0; i < errs.n; i++)
+			print_message("got:  %s\n", errs.msgs[i]);
+	}
+	config_free(cfg);
+	config_errors_clear(&errs);
+	assert_true(same);
+	assert_null(cfg);
+}
+
+#define tree_errors(...) do {						\
+	const char *const want_[] = { __VA_ARGS__ };			\
+	tree_check(want_, nitems(want_));				\
+} while (0)
+
+static struct config *
+tree_load_ok(void)
+{
+	struct config_errors	 errs = { NULL, 0 };
+	struct config		*cfg;
+	char			 main_ini[128];
+	size_t			 i;
+
+	snprintf(main_ini, sizeof(main_ini), "%s/main.ini", tree);
+	cfg = config_load(main_ini, &errs);
+	for (i = 0; i < errs.n; i++)
+		print_message("unexpected error: %s\n", errs.msgs[i]);
+	assert_int_equal(errs.n, 0);
+	assert_non_null(cfg);
+	return cfg;
+}
+
+static void
+test_include_tree(void **state)
+{
+	struct config	*cfg;
+
+	(void)state;
+	tree_new();
+	tree_put("main.ini", SERVER "include = extra/*.ini\n"
+	    "[route /m]\nhandler = echo\n");
+	(void)mkdir(tree_msg("%T/extra"), 0755);
+	tree_put("extra/b.ini", "[server]\ntimeout = 30s\n");
+	tree_put("extra/a.ini", "[route /x]\nhandler = echo\n"
+	    "max_frame_size = 4KiB\n");
+	/* Lexical order, after the main file: 10- before 9-. */
+	tree_put("conf.d/9-b.ini", "[route /b]\nhandler = echo\n");
+	tree_put("conf.d/10-a.ini", "[route /a]\nhandler = echo\n");
+	tree_put("conf.d/skipped.conf", "not ini at all\n");
+	cfg = tree_load_ok();
+	assert_int_equal(cfg->nfiles, 5);
+	assert_string_equal(cfg->files[0].path, tree_msg("%T/main.ini"));
+	assert_null(cfg->files[0].from);
+	assert_string_equal(cfg->files[1].path, tree_msg("%T/extra/a.ini"));
+	assert_string_equal(cfg->files[1].from, cfg->files[0].path);
+	assert_int_equal(cfg->files[1].from_line, 3);
+	assert_string_equal(cfg->files[2].path, tree_msg("%T/extra/b.ini"));
+	assert_string_equal(cfg->files[3].path, tree_msg("%T/conf.d/10-a.ini"));
+	assert_int_equal(cfg->files[3].from_line, 0);	/* the default include */
+	assert_string_equal(cfg->files[4].path, tree_msg("%T/conf.d/9-b.ini"));
+
+	/* Routes in the order read; the main file's after its include line. */
+	assert_int_equal(cfg->nroutes, 4);
+	assert_string_equal(cfg->routes[0].path, "/x");
+	assert_string_equal(cfg->routes[0].file, cfg->files[1].path);
+	assert_int_equal(cfg->routes[0].line, 1);
+	assert_int_equal(cfg->routes[0].limits.max_frame_size, 4096);
+	assert_int_equal(cfg->routes[0].limits.timeout_ms, 30000);
+	assert_string_equal(cfg->routes[1].path, "/m");
+	assert_string_equal(cfg->routes[2].path, "/a");
+	assert_string_equal(cfg->routes[3].path, "/b");
+	assert_int_equal(cfg->limits.timeout_ms, 30000);
+	config_free(cfg);
+
+	/* include_default = no: conf.d/ is not read (its files are broken). */
+	tree_put("conf.d/10-a.ini", "bogus\n");
+	tree_put("main.ini", SERVER "include_default = no\n");
+	cfg = tree_load_ok();
+	assert_int_equal(cfg->nfiles, 1);
+	assert_int_equal(cfg->include_default, 0);
+	config_free(cfg);
+	tree_rm();
+
+	/* No conf.d at all, and an empty one, are fine. */
+	tree_new();
+	tree_put("main.ini", SERVER);
+	cfg = tree_load_ok();
+	assert_int_equal(cfg->nfiles, 1);
+	assert_int_equal(cfg->include_default, 1);
+	config_free(cfg);
+	(void)mkdir(tree_msg("%T/conf.d"), 0755);
+	cfg = tree_load_ok();
+	config_free(cfg);
+	tree_rm();
+}
+
+static void
+test_include_special_dirs(void **state)
+{
+	struct config_errors	 errs = { NULL, 0 };
+	struct config		*cfg;
+	char			 path[256];
+	static const char	 text[] = SERVER "include = a.ini\n";
+
+	(void)state;
+	tree_new();
+	/* Glob characters in the including file's directory are literal. */
+	assert_int_equal(mkdir(tree_msg("%T/we*rd[1]"), 0755), 0);
+	tree_put("we*rd[1]/main.ini", SERVER "include = *.inc\n");
+	tree_put("we*rd[1]/r.inc", "[route /r]\nhandler = echo\n");
+	assert_int_equal(mkdir(tree_msg("%T/werd1"), 0755), 0);
+	tree_put("werd1/r.inc", "[route /wrong]\nhandler = echo\n");
+	snprintf(path, sizeof(path), "%s/we*rd[1]/main.ini", tree);
+	cfg = config_load(path, &errs);
+	assert_int_equal(errs.n, 0);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->nroutes, 1);
+	assert_string_equal(cfg->routes[0].path, "/r");
+	config_free(cfg);
+
+	/* Text in memory: include works from name's directory, conf.d not. */
+	tree_put("conf.d/bad.ini", "bogus\n");
+	tree_put("a.ini", "[route /a]\nhandler = echo\n");
+	snprintf(path, sizeof(path), "%s/main.ini", tree);
+	cfg = config_parse_string(text, strlen(text), path, &errs);
+	assert_int_equal(errs.n, 0);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->nfiles, 2);
+	assert_string_equal(cfg->routes[0].path, "/a");
+	config_free(cfg);
+	tree_rm();
+}
+
+static void
+test_include_origins(void **state)
+{
+	struct config	*cfg;
+	size_t		 i;
+
+	(void)state;
+	tree_new();
+	tree_put("main.ini", SERVER "include = a.ini\n");
+	tree_put("a.ini", "[server]\nlisten = 127.0.0.1:2\ntimeout = 9s\n"
+	    "[route /p]\nhandler = echo\nping_period = 1s\n");
+	cfg = tree_load_ok();
+	assert_int_equal(cfg->nlistens, 2);
+	assert_string_equal(cfg->listens[0].file, cfg->files[0].path);
+	assert_int_equal(cfg->listens[0].line, 2);
+	assert_string_equal(cfg->listens[1].file, cfg->files[1].path);
+	assert_int_equal(cfg->listens[1].line, 2);
+	for (i = 0; i < CONFIG_KEYS_MAX; i++) {
+		if (cfg->origin[i].file != NULL &&
+		    cfg->origin[i].file == cfg->files[1].path &&
+		    cfg->origin[i].line == 3)
+			break;
+	}
+	assert_true(i < CONFIG_KEYS_MAX);	/* timeout, a.ini:3 */
+	for (i = 0; i < CONFIG_KEYS_MAX; i++) {
+		if (cfg->routes[0].origin[i].file == cfg->files[1].path &&
+		    cfg->routes[0].origin[i].line == 6)
+			break;
+	}
+	assert_true(i < CONFIG_KEYS_MAX);	/* ping_period, a.ini:6 */
+	config_free(cfg);
+	tree_rm();
+}
+
+static void
+test_error_include_duplicates(void **state)
+{
+	(void)state;
+	tree_new();
+	/* The same route path, the same [server] key, the same address. */
+	tree_put("main.ini", SERVER "timeout = 1s\n[route /x]\nhandler = echo\n");
+	tree_put("conf.d/a.ini", "[route /x]\nhandler = echo\n"
+	    "[server]\ntimeout = 2s\nlisten = 127.0.0.1:8080\n");
+	tree_errors(
+	    "%T/conf.d/a.ini:1: [route /x]: duplicate route, first defined at "
+	    "%T/main.ini:4",
+	    "%T/conf.d/a.ini:4: timeout: duplicate key, already set at "
+	    "%T/main.ini:3",
+	    "%T/conf.d/a.ini:5: listen: duplicate of %T/main.ini:2 "
+	    "('127.0.0.1:8080')");
+	tree_rm();
+}
+
+static void
+test_error_include_files(void **state)
+{
+	char	path[256], name[16];
+	int	i;
+
+	(void)state;
+	tree_new();
+	/* A name must exist; a pattern may match nothing. */
+	tree_put("main.ini", SERVER "include = nope.ini\ninclude = none/*.ini\n"
+	    "include =\n");
+	tree_errors(
+	    "%T/main.ini:3: include: cannot open '%T/nope.ini': No such file "
+	    "or directory",
+	    "%T/main.ini:5: include: expected a file name or a pattern like "
+	    "conf.d/*.ini");
+	/* Cycles, and a file read twice. */
+	tree_put("main.ini", SERVER "include = a.ini\ninclude = a.ini\n");
+	tree_put("a.ini", "[server]\ninclude = b.ini\n");
+	tree_put("b.ini", "[server]\ninclude = main.ini\ninclude = b.ini\n");
+	tree_errors(
+	    "%T/main.ini:4: include: '%T/a.ini' is already included from "
+	    "%T/main.ini:3",
+	    "%T/b.ini:2: include: '%T/main.ini' is already being read "
+	    "(include cycle)",
+	    "%T/b.ini:3: include: '%T/b.ini' is already being read "
+	    "(include cycle)");
+	/* Unreadable: a dangling link, a directory, a loop of links. */
+	tree_put("main.ini", SERVER);
+	(void)mkdir(tree_msg("%T/conf.d"), 0755);
+	assert_int_equal(symlink(tree_msg("%T/gone"),
+	    tree_msg("%T/conf.d/1.ini")), 0);
+	assert_int_equal(mkdir(tree_msg("%T/conf.d/2.ini"), 0755), 0);
+	assert_int_equal(symlink("3.ini", tree_msg("%T/conf.d/3.ini")), 0);
+	tree_errors(
+	    "%T/main.ini: include: cannot open '%T/conf.d/1.ini': No such "
+	    "file or directory",
+	    "%T/main.ini: include: '%T/conf.d/2.ini' is not a regular file",
+	    "%T/main.ini: include: cannot open '%T/conf.d/3.ini': Too many "
+	    "levels of symbolic links");
+	tree_rm();
+
+	/* Nesting: main.ini → f1 → … → f9, one level too many. */
+	tree_new();
+	tree_put("main.ini", SERVER "include = f1.ini\n");
+	for (i = 1; i <= 9; i++) {
+		snprintf(path, sizeof(path), "[server]\ninclude = f%d.ini\n", i + 1);
+		snprintf(name, sizeof(name), "f%d.ini", i);
+		tree_put(name, i < 9 ? path : "[route /deep]\nhandler = echo\n");
+	}
+	tree_errors(
+	    "%T/f8.ini:2: include: '%T/f9.ini' is nested too deeply (at most "
+	    "8 levels of include)");
+	tree_rm();
+}
+
+static void
+test_error_include_keys(void **state)
+{
+	(void)state;
+	tree_new();
+	tree_put("main.ini", SERVER "include = a.ini\nbogus = 1\n"
+	    "include_default = maybe\n[route /x]\nhandler = echo\n"
+	    "include = a.ini\n");
+	/* Every file starts outside any section; errors: file order, line. */
+	tree_put("a.ini", "timeout = 1s\n[server]\ninclude_default = no\n"
+	    "[route /y]\n");
+	tree_errors(
+	    "%T/main.ini:4: unknown key 'bogus' in [server]",
+	    "%T/main.ini:5: include_default: expected yes or no, got 'maybe'",
+	    "%T/main.ini:8: include: only valid in [server], not in [route /x]",
+	    "%T/a.ini:1: key 'timeout' is outside any section, put it under "
+	    "[server] or [route /PATH]",
+	    "%T/a.ini:3: include_default: only valid in the main file "
+	    "(%T/main.ini)",
+	    "%T/a.ini:4: [route /y]: handler: missing, expected e.g. "
+	    "'handler = echo'");
+	tree_rm();
+}
+
+/* The dump minus comments: what a config made of it sets. */
+static void
+strip_comments(char *s)
+{
+	char	*in = s, *out = s, *semi, *nl;
+
+	while (*in != '\0') {
+		nl = strchr(in, '\n');
+		assert_non_null(nl);
+		*nl = '\0';
+		if (*in != ';') {
+			if ((semi = strstr(in, " ; ")) != NULL)
+				*semi = '\0';
+			out += sprintf(out, "%s\n", in);
+		}
+		in = nl + 1;
+	}
+	*out = '\0';
+}
+
+static void
+test_dump_round_trip(void **state)
+{
+	struct config	*cfg, *again;
+	char		*one, *two, *p;
+	char		 line[512], longdir[171];
+
+	(void)state;
+	tree_new();
+	tree_put("main.ini", SERVER "listen = unix:/run/x.sock\n"
+	    "log_level = debug\nmax_connections = 77\n");
+	tree_put("conf.d/a.ini", "[server]\nping_period = 1500ms\n"
+	    "max_output_buffer = 8KiB\n[route /a;b]\nhandler = echo\n"
+	    "origins = https://a.example,http://b:3000\n"
+	    "subprotocols = v2,v1\ntimeout = 0\nmax_message_size = 2G\n");
+	tree_put("conf.d/b.ini", "[route /b]\nhandler = echo\n");
+	/*
+	 * A file whose name alone nearly fills a line: its "; FILE:LINE"
+	 * comments go on lines of their own, shortened to fit, so that the
+	 * dump stays readable as a config.
+	 */
+	memset(longdir, 'd', sizeof(longdir) - 1);
+	longdir[sizeof(longdir) - 1] = '\0';
+	snprintf(line, sizeof(line), "%s/conf.d/%s", tree, longdir);
+	assert_int_equal(mkdir(line, 0755), 0);
+	snprintf(line, sizeof(line), "conf.d/%s/c.ini", longdir);
+	tree_put(line, "[route /c]\nhandler = echo\n");
+	tree_put("conf.d/c.ini", "[server]\ninclude = */c.ini\n");
+	cfg = tree_load_ok();
+	assert_non_null(one = config_dump(cfg));
+	for (p = one; (p = strchr(p, '\n')) != NULL; p++)
+		assert_true(strcspn(p + 1, "\n") <= INI_LINE_MAX);
+	assert_non_null(p = strstr(one, "[route /c]\n"));
+	assert_true(p[-2] == '1' && p[-3] == ':');	/* "...c.ini:1" above */
+
+	/* Every value, where it came from, defaults marked as such. */
+	snprintf(line, sizeof(line), "\nlog_level = debug ; %s/main.ini:4\n",
+	    tree);
+	assert_non_null(strstr(one, line));
+	assert_non_null(strstr(one, "\nhandshake_timeout = 10s ; default\n"));
+	assert_non_null(strstr(one, "\ninclude_default = no ; everything is "
+	    "below; was: yes (default)\n"));
+	snprintf(line, sizeof(line), "\nping_period = 1500ms ; "
+	    "%s/conf.d/a.ini:2\n", tree);
+	assert_non_null(strstr(one, line));
+	p = strstr(one, "[route /a;b]");
+	assert_non_null(p);
+	assert_non_null(strstr(p, "\ntimeout = 0s ; "));
+	assert_non_null(strstr(p, "\nmax_message_size = 2GiB ; "));
+	assert_non_null(strstr(p, "\n;ping_period = 1500ms ; inherited from "
+	    "[server]\n"));
+	assert_non_null(strstr(one, "[route /b] ; "));
+	assert_non_null(strstr(one, "\norigins = * ; default\n"));
+
+	/* Read back, it sets the same: the same dump but for the comments. */
+	again = config_parse_string(one, strlen(one), "dump.ini", NULL);
+	assert_non_null(again);
+	assert_non_null(two = config_dump(again));
+	assert_non_null(strstr(two, "\nlog_level = debug ; dump.ini:"));
+	strip_comments(one);
+	strip_comments(two);
+	assert_string_equal(one, two);
+	free(one);
+	free(two);
+	config_free(again);
+	config_free(cfg);
+	tree_rm();
+}
+
 int
 main(void)
 {
@@ -1223,6 +1669,13 @@ main(void)
 		cmocka_unit_test(test_error_control_chars_in_messages),
 		cmocka_unit_test(test_all_errors_at_once),
 		cmocka_unit_test(test_errors_appended),
+		cmocka_unit_test(test_include_tree),
+		cmocka_unit_test(test_include_special_dirs),
+		cmocka_unit_test(test_include_origins),
+		cmocka_unit_test(test_error_include_duplicates),
+		cmocka_unit_test(test_error_include_files),
+		cmocka_unit_test(test_error_include_keys),
+		cmocka_unit_test(test_dump_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
