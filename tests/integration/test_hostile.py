@@ -162,3 +162,143 @@ def test_slowloris_handshakes_are_cut_and_others_served(daemon_factory):
     p99 = sorted(ok)[max(0, int(len(ok) * 0.99) - 1)]
     assert p99 <= 0.25, "probe p99 %.1f ms (median %.1f ms)" % (p99 * 1000,
                                                              statistics.median(ok) * 1000)
+
+
+# ---------------------------------------------------------------- segmentation
+
+def _violations():
+    bf = wsrtest.build_frame
+    k = b"\x0a\x0b\x0c\x0d"
+    return {
+        "unmasked": (bf(OP_TEXT, b"abc", mask=False), 1002),
+        "rsv1": (bf(OP_TEXT, b"abc", rsv=4, mask_key=k), 1002),
+        "opcode3": (bf(3, b"abc", mask_key=k), 1002),
+        "ping126": (bf(0x9, b"p" * 126, mask_key=k), 1002),
+        "fragmented_ping": (bf(0x9, b"p", fin=False, mask_key=k), 1002),
+        "orphan_cont": (bf(OP_CONT, b"x", mask_key=k), 1002),
+        "text_inside_text": (bf(OP_TEXT, b"a", fin=False, mask_key=k) +
+                             bf(OP_TEXT, b"b", mask_key=k), 1002),
+        "len64_top_bit": (bf(OP_BINARY, b"", length=(1 << 63) | 3, len_form=64,
+                             mask_key=k), 1002),
+        "bad_utf8": (bf(OP_TEXT, b"ok\xc3\x28", mask_key=k), 1007),
+        "bad_utf8_across_fragments": (bf(OP_TEXT, b"\xe2\x82", fin=False, mask_key=k) +
+                                      bf(OP_CONT, b"\x28", mask_key=k), 1007),
+        "close_one_byte": (bf(0x8, b"\x03", mask_key=k), 1002),
+        "close_code_1005": (bf(0x8, b"\x03\xed", mask_key=k), 1002),
+        "too_big": (bf(OP_BINARY, b"", length=2 << 20, len_form=64, mask_key=k), 1009),
+    }
+
+
+def _send_and_get_close(d, stream, bytewise):
+    c = wsrtest.WSClient.connect(("127.0.0.1", d.port))
+    if bytewise:
+        for i in range(len(stream)):
+            c.send_raw(stream[i:i + 1])
+            time.sleep(0.0005)
+    else:
+        c.send_raw(stream)
+    code, _ = c.read_close(5.0)
+    c.expect_eof(3.0)
+    return code
+
+
+def test_violations_identical_whole_and_byte_by_byte(daemon_factory):
+    """Every violation gets the same close code whether it arrives in one
+    segment or one byte at a time."""
+    d = daemon_factory(quiet())
+    for name, (stream, want) in _violations().items():
+        whole = _send_and_get_close(d, stream, False)
+        split = _send_and_get_close(d, stream, True)
+        assert whole == want, "%s in one segment: close %r, expected %d" % (name, whole, want)
+        assert split == want, "%s byte by byte: close %r, expected %d" % (name, split, want)
+
+
+# ---------------------------------------------------------------- abrupt peers
+
+def test_abrupt_disconnects_leak_nothing(daemon_factory):
+    """Peers vanish mid-handshake, mid-header, mid-payload, mid-message, after
+    the server's close, or half-close; the daemon frees every descriptor and
+    keeps serving."""
+    d = daemon_factory(quiet(close_timeout="300ms"))
+    addr = ("127.0.0.1", d.port)
+    k = b"\x01\x02\x03\x04"
+    big = wsrtest.build_frame(OP_BINARY, b"z" * 5000, mask_key=k)
+    probe = wsrtest.WSClient.connect(addr)
+    probe.echo(OP_TEXT, b"warm")
+    base = d.num_fds()
+
+    for rounds in range(20):
+        # mid-handshake
+        s = socket.create_connection(addr)
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n")
+        s.close()
+        # mid-header, mid-payload, mid-fragmented-message
+        for partial in (big[:3], big[:2000],
+                        wsrtest.build_frame(OP_TEXT, b"part", fin=False, mask_key=k)):
+            c = wsrtest.WSClient.connect(addr)
+            c.send_raw(partial)
+            c.close_socket()
+        # abort with RST while the server is sending to us
+        c = wsrtest.WSClient.connect(addr)
+        for _ in range(20):
+            c.send_raw(big)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close_socket()
+        # server closes (protocol error) and we never answer, never close
+        c = wsrtest.WSClient.connect(addr)
+        c.send_frame(OP_CONT, b"bad")
+        quiet_ones = c
+        # half-close right after a message
+        h = wsrtest.WSClient.connect(addr)
+        h.send_frame(OP_TEXT, b"bye")
+        h.sock.shutdown(socket.SHUT_WR)
+        h.read_message(3.0)
+        h.expect_eof(3.0)
+        h.close_socket()
+        quiet_ones.read_close(3.0)
+        time.sleep(0.01)
+        quiet_ones.close_socket()
+
+    assert wsrtest.wait_until(lambda: d.num_fds() <= base, 5.0), \
+        "daemon holds %d fds, %d before" % (d.num_fds(), base)
+    probe.echo(OP_TEXT, b"still here")
+    probe.close_socket()
+
+
+def test_emfile_backs_off_and_recovers(daemon_factory, tmp_path):
+    """Out of descriptors the accept loop pauses instead of spinning, and it
+    serves again once descriptors are free."""
+    wrapper = tmp_path / "low-nofile"
+    wrapper.write_text("#!/bin/sh\nulimit -n 48\nexec '%s' \"$@\"\n" % wsrtest.daemon_binary())
+    wrapper.chmod(0o755)
+    d = wsrtest.Daemon(tmp_path, quiet(), binary=str(wrapper))
+    daemon_factory.daemons.append(d)
+    d.start()
+    addr = ("127.0.0.1", d.port)
+    held = []
+    for _ in range(60):
+        try:
+            held.append(socket.create_connection(addr, timeout=2))
+        except OSError:
+            break
+    time.sleep(0.3)
+    with open("/proc/%d/stat" % d.pid) as f:
+        f0 = f.read().rsplit(")", 1)[1].split()
+    time.sleep(1.0)
+    with open("/proc/%d/stat" % d.pid) as f:
+        f1 = f.read().rsplit(")", 1)[1].split()
+    ticks = (int(f1[11]) + int(f1[12])) - (int(f0[11]) + int(f0[12]))
+    assert ticks < 30, "daemon burned %d ticks in 1 s at EMFILE (spinning)" % ticks
+    assert "accept_failed" in d.log_text()
+    for s in held:
+        s.close()
+    c = None
+    for _ in range(50):
+        try:
+            c = wsrtest.WSClient.connect(addr, timeout=2)
+            break
+        except (OSError, AssertionError):
+            time.sleep(0.1)
+    assert c is not None, "daemon did not recover after descriptors were freed"
+    c.echo(OP_TEXT, b"back")
+    c.close_socket()
