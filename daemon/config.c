@@ -108,6 +108,8 @@ SETTER(set_log_level);
 SETTER(set_handler);
 SETTER(set_origins);
 SETTER(set_subprotocols);
+SETTER(set_account);
+SETTER(set_bool);
 
 #define CFG(f)	offsetof(struct config, f)
 #define LIM(f)	offsetof(struct limits, f)
@@ -128,6 +130,9 @@ static const struct key keys[] = {
 	  CFG(shutdown_timeout_ms), 0, DURATION_MAX_MS },
 	{ "log_level",		IN_SERVER, 0, set_log_level,
 	  CFG(log_level), 0, 0 },
+	{ "user",		IN_SERVER, 0, set_account, CFG(user), 0, 0 },
+	{ "group",		IN_SERVER, 0, set_account, CFG(group), 0, 0 },
+	{ "allow_root",		IN_SERVER, 0, set_bool, CFG(allow_root), 0, 0 },
 
 	{ "ping_period",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
 	  LIM(ping_period_ms), 0, DURATION_MAX_MS },
@@ -450,6 +455,34 @@ parse_port(const char *s, in_port_t *out)
 }
 
 /*
+ * "systemd" or "systemd:NAME". NAME follows systemd's FileDescriptorName=
+ * rules: 1..255 printable ASCII characters, no ':'.
+ */
+static int
+listen_parse_systemd(const char *s, struct config_listen *out, char *why,
+    size_t whylen)
+{
+	const char	*name = s + 7;
+	size_t		 i;
+
+	out->kind = LISTEN_SYSTEMD;
+	if (*name == '\0')
+		return 0;
+	name++;
+	for (i = 0; name[i] != '\0'; i++) {
+		if (name[i] <= ' ' || name[i] > '~' || name[i] == ':')
+			break;
+	}
+	if (i == 0 || i > 255 || name[i] != '\0') {
+		snprintf(why, whylen, "expected 'systemd' or 'systemd:NAME' with "
+		    "NAME a FileDescriptorName= of the .socket unit (1..255 "
+		    "printable characters, no ':')");
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Parses one listen address. On error returns -1 with why (whylen bytes)
  * saying what is wrong. spec and line are left NULL and 0 for the caller.
  */
@@ -466,6 +499,9 @@ listen_parse(const char *s, struct config_listen *out, char *why,
 	in_port_t		 port;
 
 	memset(out, 0, sizeof(*out));	/* padding too: compared by memcmp */
+
+	if (strncmp(s, "systemd", 7) == 0 && (s[7] == '\0' || s[7] == ':'))
+		return listen_parse_systemd(s, out, why, whylen);
 
 	if (strncmp(s, "unix:", 5) == 0) {
 		s += 5;
@@ -725,7 +761,8 @@ set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 	for (; i < cfg->nlistens; i++) {
 		o = &cfg->listens[i];
 		if (o->kind == l.kind && o->addrlen == l.addrlen &&
-		    memcmp(&o->addr, &l.addr, l.addrlen) == 0) {
+		    memcmp(&o->addr, &l.addr, l.addrlen) == 0 &&
+		    (l.kind != LISTEN_SYSTEMD || strcmp(o->spec, addr) == 0)) {
 			conf_error(c, c->line, "%s: duplicate of line %d ('%s')",
 			    k->name, o->line, o->spec);
 			free(addr);
@@ -741,8 +778,54 @@ set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 	cfg->listens = ls;
 	l.spec = addr;
 	l.line = c->line;
+	if (l.kind == LISTEN_SYSTEMD)
+		l.name = addr[7] == ':' ? addr + 8 : NULL;
 	ls[cfg->nlistens++] = l;
 	return 0;
+}
+
+/*
+ * user / group: a name or a numeric id; resolved when the daemon starts (this
+ * module does no I/O), so only the shape is checked here.
+ */
+static int
+set_account(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	char	**p = dst;
+	size_t	  i;
+
+	for (i = 0; value[i] != '\0'; i++) {
+		if (value[i] <= ' ' || value[i] > '~' || value[i] == ':')
+			break;
+	}
+	if (i == 0 || i > 64 || value[i] != '\0') {
+		conf_error(c, c->line, "%s: expected a %s name or numeric id "
+		    "(1..64 printable characters, no spaces or ':'), got '%s'",
+		    k->name, k->name, value);
+		return -1;
+	}
+	if ((*p = strdup(value)) == NULL) {
+		c->nomem = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_bool(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+	    strcmp(value, "on") == 0 || strcmp(value, "1") == 0) {
+		*(bool *)dst = true;
+		return 0;
+	}
+	if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+	    strcmp(value, "off") == 0 || strcmp(value, "0") == 0) {
+		*(bool *)dst = false;
+		return 0;
+	}
+	conf_error(c, c->line, "%s: expected yes or no, got '%s'", k->name, value);
+	return -1;
 }
 
 /*
@@ -1434,6 +1517,8 @@ config_free(struct config *cfg)
 		route_free(&cfg->routes[i]);
 	free(cfg->routes);
 	free(cfg->file);
+	free(cfg->user);
+	free(cfg->group);
 	free(cfg);
 }
 
