@@ -243,6 +243,22 @@ reload_failed(struct daemon *d, const char *why)
 	notify_status(d);
 }
 
+/* Sockets passed by systemd that no listen line takes: their clients would wait forever. */
+static void
+warn_unused_passed_sockets(const struct config *cfg)
+{
+	size_t	i;
+
+	if (systemd_nsockets() == 0)
+		return;
+	for (i = 0; i < cfg->nlistens; i++) {
+		if (cfg->listens[i].kind == LISTEN_SYSTEMD)
+			return;
+	}
+	log_warn("event=passed_sockets_unused count=%d hint=\"add 'listen = systemd' to "
+	    "%s or stop the .socket unit\"", systemd_nsockets(), cfg->file);
+}
+
 /*
  * SIGHUP: new connections get the new route table; open connections keep
  * the routes (and handler instances) they started with until they close.
@@ -368,6 +384,7 @@ main(int argc, char **argv)
 		free(cause);
 		return 1;
 	}
+	warn_unused_passed_sockets(t->cfg);
 	if (privdrop_apply(&pd, &cause) == -1) {
 		log_error("event=startup_failed error=\"%s\"", cause ? cause : "out of memory");
 		free(cause);
