@@ -18,7 +18,7 @@ import wsrtest
 ANALYZE = os.environ.get("SYSTEMD_ANALYZE") or shutil.which("systemd-analyze")
 UNITDIR = os.environ.get("WSROUTED_UNITDIR") or os.path.join(wsrtest.HERE, "..", "..",
                                                              "packaging", "systemd")
-pytestmark = pytest.mark.skipif(not ANALYZE or ANALYZE == "no" or not os.path.exists(ANALYZE),
+needs_analyze = pytest.mark.skipif(not ANALYZE or ANALYZE == "no" or not os.path.exists(ANALYZE),
                                 reason="systemd-analyze not installed")
 MAX_EXPOSURE = 1.0
 
@@ -54,11 +54,13 @@ def exposure(path):
     return float(m.group(1)), text
 
 
+@needs_analyze
 def test_units_verify_clean(tmp_path):
     rc, out = verify(units(tmp_path))
     assert rc == 0 and out.strip() == "", out
 
 
+@needs_analyze
 def test_verify_catches_a_typo(tmp_path):
     """The check above can fail: a misspelled key is reported (with exit 0)."""
     paths = units(tmp_path, lambda n, t: t.replace("NoNewPrivileges=", "NoNewPrivilege="))
@@ -66,6 +68,7 @@ def test_verify_catches_a_typo(tmp_path):
     assert "NoNewPrivilege" in out, out
 
 
+@needs_analyze
 def test_service_exposure(tmp_path):
     service, _ = units(tmp_path)
     score, text = exposure(service)
@@ -77,6 +80,7 @@ def test_service_exposure(tmp_path):
     assert res.returncode == 0
 
 
+@needs_analyze
 def test_exposure_check_can_fail(tmp_path):
     """Without its sandbox the same service scores far above the limit."""
     def strip(name, text):
@@ -102,3 +106,25 @@ def test_service_essentials():
         "unsubstituted @...@ in the service"
     for line in ("ListenStream=", "Accept=no", "Service=wsrouted.service"):
         assert line in sock, line
+
+
+SRC = os.path.join(wsrtest.HERE, "..", "..")
+
+
+def test_man_pages_cover_every_key_signal_and_exit_status():
+    """Runs even without systemd-analyze: the key table of daemon/config.c is
+    the list the manual must cover."""
+    with open(os.path.join(SRC, "daemon", "config.c")) as f:
+        table = f.read().split("static const struct key keys[] = {", 1)[1].split("};", 1)[0]
+    keys = re.findall(r'\{ "([a-z_]+)",', table)
+    assert len(keys) >= 17, keys
+    with open(os.path.join(SRC, "man", "wsrouted.ini.5")) as f:
+        ini5 = f.read()
+    missing = [k for k in keys if not re.search(r"^\.It Ic %s Li = " % k, ini5, re.M)]
+    assert not missing, "keys not documented in wsrouted.ini(5): %s" % missing
+    with open(os.path.join(SRC, "man", "wsrouted.8")) as f:
+        man8 = f.read()
+    for sig in ("SIGHUP", "SIGTERM", "SIGINT"):
+        assert "Dv %s" % sig in man8, sig
+    exits = re.findall(r"^\.It (\d+)$", man8.split(".Sh EXIT STATUS", 1)[1], re.M)
+    assert exits == ["0", "1", "2"], exits
