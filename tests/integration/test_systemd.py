@@ -30,7 +30,9 @@ import pytest
 import wsrtest
 
 SOCKET_ACTIVATE = shutil.which("systemd-socket-activate")
-needs_sa = pytest.mark.skipif(SOCKET_ACTIVATE is None, reason="systemd-socket-activate not installed")
+BUILT_WITH_SYSTEMD = os.environ.get("WSROUTED_HAVE_SYSTEMD", "yes") == "yes"
+needs_sa = pytest.mark.skipif(SOCKET_ACTIVATE is None or not BUILT_WITH_SYSTEMD,
+                              reason="systemd-socket-activate not installed or built --without-systemd")
 
 
 def config(listen_lines, server_extra=""):
@@ -412,6 +414,7 @@ def start_with_passed_socket(lsock, conf, logf):
                             stdout=logf, stderr=subprocess.STDOUT, pass_fds=(3,))
 
 
+@pytest.mark.skipif(not BUILT_WITH_SYSTEMD, reason="built --without-systemd")
 def test_restart_with_kept_socket_refuses_nothing(tmp_path):
     """The parent keeps the listening socket across three daemon restarts while
     a client connects over and over: no connection is ever refused, and every
