@@ -322,8 +322,14 @@ listeners_reload(struct loop *l, struct listener **list, const struct config *cf
 			return -1;
 		}
 	}
-	for (ls = gone; ls != NULL; ls = ls->next)
-		log_info("event=listen_closed listen=%s", ls->spec);
+	for (ls = gone; ls != NULL; ls = ls->next) {
+		if (ls->passed_fd != -1)
+			log_warn("event=listen_closed listen=%s fd=%d hint=\"the socket "
+			    "stays bound by systemd: its clients queue until a restart "
+			    "or a reload that serves it again\"", ls->spec, ls->passed_fd);
+		else
+			log_info("event=listen_closed listen=%s", ls->spec);
+	}
 	listeners_close(gone);
 	if (added != NULL) {
 		for (tail = added; tail->next != NULL; tail = tail->next)

@@ -243,6 +243,24 @@ reload_failed(struct daemon *d, const char *why)
 	notify_status(d);
 }
 
+static int
+str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+/* Privileges were dropped (or not) at start for good: say so when the file changes them. */
+static void
+warn_identity_change(const struct config *old, const struct config *new)
+{
+	if (str_differs(old->user, new->user) || str_differs(old->group, new->group) ||
+	    old->allow_root != new->allow_root)
+		log_warn("event=reload_partial keys=\"user group allow_root\" "
+		    "hint=\"these take effect at the next restart\"");
+}
+
 /* Sockets passed by systemd that no listen line takes: their clients would wait forever. */
 static void
 warn_unused_passed_sockets(const struct config *cfg)
@@ -289,6 +307,7 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	d->reload_error[0] = '\0';
+	warn_identity_change(d->loop.routes->cfg, t->cfg);
 	route_table_unref(d->loop.routes, handler_destroy_instance);
 	d->loop.routes = t;
 	apply_server_settings(d, t->cfg);

@@ -244,6 +244,8 @@ def test_socket_activation_named_sockets(tmp_path):
         os.kill(a.proc.pid, signal.SIGHUP)
         assert wsrtest.wait_until(lambda: "event=reloaded" in a.log_text(), 5.0), a.log_text()
         a.connect(1).echo(wsrtest.OP_TEXT, b"internal")
+        assert "event=listen_closed listen=systemd fd=3 hint=\"the socket stays bound by systemd" \
+            in a.log_text(), a.log_text()
         s = socket.create_connection(("127.0.0.1", a.ports[0]), timeout=2)
         s.sendall(wsrtest.handshake_request()[0])
         s.settimeout(0.5)
@@ -515,3 +517,19 @@ def test_root_without_privilege_drop_is_refused(tmp_path, extra, message):
     assert message.encode() in res.stdout, res.stdout
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_reload_cannot_change_identity(daemon_factory):
+    """user/group/allow_root apply at start only: a reload that changes them says so
+    (and applies the rest)."""
+    d = daemon_factory(config(["127.0.0.1:{port}"]))
+    text = open(d.conf_path).read()
+    with open(d.conf_path, "w") as f:
+        f.write(text.replace("allow_root = yes\n", "allow_root = yes\nuser = nobody\n"))
+    d.send_signal(signal.SIGHUP)
+    assert wsrtest.wait_until(lambda: "event=reloaded" in d.log_text(), 5.0), d.log_tail()
+    assert "event=reload_partial keys=\"user group allow_root\"" in d.log_text()
+    with open("/proc/%d/status" % d.pid) as f:
+        assert re.search(r"^Uid:\s+%d\s" % os.geteuid(), f.read(), re.M)
+    d.connect().echo(wsrtest.OP_TEXT, b"same identity")
+
