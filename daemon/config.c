@@ -113,6 +113,8 @@ SETTER(set_origins);
 SETTER(set_subprotocols);
 SETTER(set_include);
 SETTER(set_include_default);
+SETTER(set_account);
+SETTER(set_bool);
 
 #define CFG(f)	offsetof(struct config, f)
 #define LIM(f)	offsetof(struct limits, f)
@@ -136,6 +138,9 @@ static const struct key keys[] = {
 	{ "include",		IN_SERVER, K_REPEAT, set_include, 0, 0, 0 },
 	{ "include_default",	IN_SERVER, 0, set_include_default,
 	  CFG(include_default), 0, 0 },
+	{ "user",		IN_SERVER, 0, set_account, CFG(user), 0, 0 },
+	{ "group",		IN_SERVER, 0, set_account, CFG(group), 0, 0 },
+	{ "allow_root",		IN_SERVER, 0, set_bool, CFG(allow_root), 0, 0 },
 
 	{ "ping_period",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
 	  LIM(ping_period_ms), 0, DURATION_MAX_MS },
@@ -509,6 +514,34 @@ parse_port(const char *s, in_port_t *out)
 }
 
 /*
+ * "systemd" or "systemd:NAME". NAME follows systemd's FileDescriptorName=
+ * rules: 1..255 printable ASCII characters, no ':'.
+ */
+static int
+listen_parse_systemd(const char *s, struct config_listen *out, char *why,
+    size_t whylen)
+{
+	const char	*name = s + 7;
+	size_t		 i;
+
+	out->kind = LISTEN_SYSTEMD;
+	if (*name == '\0')
+		return 0;
+	name++;
+	for (i = 0; name[i] != '\0'; i++) {
+		if (name[i] <= ' ' || name[i] > '~' || name[i] == ':')
+			break;
+	}
+	if (i == 0 || i > 255 || name[i] != '\0') {
+		snprintf(why, whylen, "expected 'systemd' or 'systemd:NAME' with "
+		    "NAME a FileDescriptorName= of the .socket unit (1..255 "
+		    "printable characters, no ':')");
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Parses one listen address. On error returns -1 with why (whylen bytes)
  * saying what is wrong. spec and line are left NULL and 0 for the caller.
  */
@@ -525,6 +558,9 @@ listen_parse(const char *s, struct config_listen *out, char *why,
 	in_port_t		 port;
 
 	memset(out, 0, sizeof(*out));	/* padding too: compared by memcmp */
+
+	if (strncmp(s, "systemd", 7) == 0 && (s[7] == '\0' || s[7] == ':'))
+		return listen_parse_systemd(s, out, why, whylen);
 
 	if (strncmp(s, "unix:", 5) == 0) {
 		s += 5;
@@ -786,7 +822,8 @@ set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 	for (; i < cfg->nlistens; i++) {
 		o = &cfg->listens[i];
 		if (o->kind == l.kind && o->addrlen == l.addrlen &&
-		    memcmp(&o->addr, &l.addr, l.addrlen) == 0) {
+		    memcmp(&o->addr, &l.addr, l.addrlen) == 0 &&
+		    (l.kind != LISTEN_SYSTEMD || strcmp(o->spec, addr) == 0)) {
 			/* "duplicate of line 3" or "duplicate of b.ini:3" */
 			conf_error(c, c->line, "%s: duplicate of %s ('%s')",
 			    k->name, where(c, o->file, o->line, why,
@@ -805,8 +842,54 @@ set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 	l.spec = addr;
 	l.line = c->line;
 	l.file = c->name;
+	if (l.kind == LISTEN_SYSTEMD)
+		l.name = addr[7] == ':' ? addr + 8 : NULL;
 	ls[cfg->nlistens++] = l;
 	return 0;
+}
+
+/*
+ * user / group: a name or a numeric id; resolved when the daemon starts (this
+ * module does no I/O), so only the shape is checked here.
+ */
+static int
+set_account(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	char	**p = dst;
+	size_t	  i;
+
+	for (i = 0; value[i] != '\0'; i++) {
+		if (value[i] <= ' ' || value[i] > '~' || value[i] == ':')
+			break;
+	}
+	if (i == 0 || i > 64 || value[i] != '\0') {
+		conf_error(c, c->line, "%s: expected a %s name or numeric id "
+		    "(1..64 printable characters, no spaces or ':'), got '%s'",
+		    k->name, k->name, value);
+		return -1;
+	}
+	if ((*p = strdup(value)) == NULL) {
+		c->nomem = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_bool(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+	    strcmp(value, "on") == 0 || strcmp(value, "1") == 0) {
+		*(bool *)dst = true;
+		return 0;
+	}
+	if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+	    strcmp(value, "off") == 0 || strcmp(value, "0") == 0) {
+		*(bool *)dst = false;
+		return 0;
+	}
+	conf_error(c, c->line, "%s: expected yes or no, got '%s'", k->name, value);
+	return -1;
 }
 
 /*
@@ -1937,6 +2020,20 @@ dump_server(FILE *f, const struct config *cfg)
 		}
 		src = (k->flags & K_LIMIT) ? (const char *)&cfg->limits + k->off :
 		    (const char *)cfg + k->off;
+		if (k->set == set_account) {
+			/* Unset: shown commented out, so the dump reads back the same. */
+			dump_origin(&cfg->origin[i], where, sizeof(where));
+			if (*(char *const *)src == NULL)
+				dump_key(f, 1, k->name, "", where);
+			else
+				dump_key(f, 0, k->name, *(char *const *)src, where);
+			continue;
+		}
+		if (k->set == set_bool) {
+			dump_key(f, 0, k->name, *(const bool *)src ? "yes" : "no",
+			    dump_origin(&cfg->origin[i], where, sizeof(where)));
+			continue;
+		}
 		dump_key(f, 0, k->name, dump_value(k, src, val, sizeof(val)),
 		    dump_origin(&cfg->origin[i], where, sizeof(where)));
 	}
@@ -2075,6 +2172,8 @@ config_free(struct config *cfg)
 		free(cfg->files[i].path);
 	free(cfg->files);
 	free(cfg->file);
+	free(cfg->user);
+	free(cfg->group);
 	free(cfg);
 }
 

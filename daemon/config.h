@@ -34,13 +34,21 @@ struct limits {
 	uint64_t	max_output_buffer;	/* bytes queued before we stop reading */
 };
 
-enum listen_kind { LISTEN_INET, LISTEN_UNIX };
+/*
+ * LISTEN_SYSTEMD: sockets passed by the service manager (socket activation,
+ * sd_listen_fds_with_names): "systemd" takes every passed socket not claimed
+ * by a "systemd:NAME" line, which takes those named NAME
+ * (FileDescriptorName= in the .socket unit). addr is unused; name is NULL
+ * for plain "systemd".
+ */
+enum listen_kind { LISTEN_INET, LISTEN_UNIX, LISTEN_SYSTEMD };
 
 struct config_listen {
 	char			*spec;		/* as written, for logs */
 	enum listen_kind	 kind;
 	struct sockaddr_storage	 addr;		/* INET: sockaddr_in/in6; UNIX: sockaddr_un */
 	socklen_t		 addrlen;
+	const char		*name;		/* SYSTEMD: points into spec, or NULL */
 	int			 line;
 	const char		*file;		/* where line is */
 };
@@ -92,6 +100,9 @@ struct config {
 	int			 include_default; /* the default include (main file) */
 	/* Per [server] key (config.c's table order): where it was set. */
 	struct config_origin	 origin[CONFIG_KEYS_MAX];
+	char			*user;		/* privilege drop after binding; NULL: none */
+	char			*group;		/* NULL: the user's primary group */
+	bool			 allow_root;	/* may keep running as root without user */
 };
 
 /* One error: "FILE:LINE: message". */
@@ -149,7 +160,8 @@ int		 config_parse_size(const char *s, uint64_t *out);
 /* "15s", "500ms", "2m", "1h", "0"; a bare number is seconds; -1 on error. */
 int		 config_parse_duration_ms(const char *s, uint64_t *out);
 /*
- * "127.0.0.1:8080", "[::1]:8080", "*:8080", "unix:/run/x.sock"; -1 on error.
+ * "127.0.0.1:8080", "[::1]:8080", "*:8080", "unix:/run/x.sock", "systemd",
+ * "systemd:NAME"; -1 on error.
  * Fills kind, addr and addrlen; spec is left NULL and line 0 (the loader
  * sets them).
  */

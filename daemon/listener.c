@@ -1,6 +1,8 @@
 /*
  * listener.c — see listener.h.
  */
+#include "build-config.h"
+
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,6 +21,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "systemd.h"
 
 #define ACCEPT_RETRY_MS	100
 
@@ -28,6 +31,7 @@ struct listener {
 	struct evconnlistener	*lev;
 	struct event		*retry;		/* re-enables accept after EMFILE */
 	char			*spec;
+	int			 passed_fd;	/* socket activation: not ours to close; else -1 */
 };
 
 static void
@@ -120,42 +124,231 @@ fail:
 	return -1;
 }
 
+/* Wraps a listening fd in a listener and puts it at the head of *list. */
+static int
+add_listener(struct loop *l, struct listener **list, int fd, const char *spec,
+    int passed, char **cause)
+{
+	struct listener	*ls;
+	unsigned	 flags = LEV_OPT_CLOSE_ON_EXEC;
+
+	if ((ls = calloc(1, sizeof(*ls))) == NULL ||
+	    (ls->spec = strdup(spec)) == NULL) {
+		free(ls);
+		if (!passed)
+			close(fd);
+		*cause = strdup("out of memory");
+		return -1;
+	}
+	ls->loop = l;
+	ls->passed_fd = passed ? fd : -1;
+	ls->next = *list;
+	*list = ls;
+	if (!passed)
+		flags |= LEV_OPT_CLOSE_ON_FREE;
+	ls->retry = evtimer_new(l->base, retry_cb, ls);
+	ls->lev = evconnlistener_new(l->base, accept_cb, ls, flags, -1, fd);
+	if (ls->lev == NULL || ls->retry == NULL) {
+		if (ls->lev == NULL && !passed)
+			close(fd);
+		*cause = strdup("cannot create a listener event");
+		return -1;
+	}
+	evconnlistener_set_error_cb(ls->lev, accept_error_cb);
+	return 0;
+}
+
+/* Is passed socket i claimed by a "systemd:NAME" line of cfg? */
+static int
+passed_claimed(const struct config *cfg, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nlistens; i++) {
+		if (cfg->listens[i].kind == LISTEN_SYSTEMD && cfg->listens[i].name != NULL &&
+		    strcmp(cfg->listens[i].name, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Is fd already served by a listener of list (other than spec)? */
+static const char *
+passed_in_use(const struct listener *list, int fd)
+{
+	for (; list != NULL; list = list->next) {
+		if (list->passed_fd == fd)
+			return list->spec;
+	}
+	return NULL;
+}
+
+/*
+ * "systemd" / "systemd:NAME": listeners on the passed sockets the line
+ * selects (see config.h). others: listeners that stay open beside these.
+ */
+static int
+open_systemd(struct loop *l, struct listener **list, const struct listener *others,
+    const struct config *cfg, const struct config_listen *cl, char **cause)
+{
+	const char	*name, *user;
+	int		 i, fd, n = 0;
+
+	if (systemd_nsockets() == 0) {
+		if (asprintf(cause, "listen %s (line %d): no socket was passed by the "
+		    "service manager (start wsrouted through wsrouted.socket or "
+		    "systemd-socket-activate%s)", cl->spec, cl->line,
+#ifdef HAVE_SYSTEMD
+		    ""
+#else
+		    "; this build has no systemd support"
+#endif
+		    ) == -1)
+			*cause = NULL;
+		return -1;
+	}
+	for (i = 0; i < systemd_nsockets(); i++) {
+		fd = systemd_socket(i, &name);
+		if (cl->name != NULL ? strcmp(cl->name, name) != 0 : passed_claimed(cfg, name))
+			continue;
+		if ((user = passed_in_use(others, fd)) != NULL) {
+			if (asprintf(cause, "listen %s (line %d): passed socket '%s' is "
+			    "already served by 'listen = %s'; restart to regroup "
+			    "passed sockets", cl->spec, cl->line, name, user) == -1)
+				*cause = NULL;
+			return -1;
+		}
+		if (add_listener(l, list, fd, cl->spec, 1, cause) == -1)
+			return -1;
+		log_info("event=listening listen=%s fd=%d name=%s", cl->spec, fd, name);
+		n++;
+	}
+	if (n == 0) {
+		if (asprintf(cause, "listen %s (line %d): none of the %d passed "
+		    "socket(s) %s", cl->spec, cl->line, systemd_nsockets(),
+		    cl->name != NULL ? "has this FileDescriptorName=" :
+		    "is left over by the systemd:NAME lines") == -1)
+			*cause = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+open_one(struct loop *l, struct listener **list, const struct listener *others,
+    const struct config *cfg, const struct config_listen *cl, char **cause)
+{
+	int	fd;
+
+	if (cl->kind == LISTEN_SYSTEMD)
+		return open_systemd(l, list, others, cfg, cl, cause);
+	if ((fd = bind_one(cl, cause)) == -1)
+		return -1;
+	if (add_listener(l, list, fd, cl->spec, 0, cause) == -1)
+		return -1;
+	log_info("event=listening listen=%s", cl->spec);
+	return 0;
+}
+
 struct listener *
 listeners_open(struct loop *l, const struct config *cfg, char **cause)
 {
-	struct listener	*list = NULL, *ls;
+	struct listener	*list = NULL;
 	size_t		 i;
-	int		 fd;
 
 	for (i = 0; i < cfg->nlistens; i++) {
-		if ((fd = bind_one(&cfg->listens[i], cause)) == -1)
+		if (open_one(l, &list, list, cfg, &cfg->listens[i], cause) == -1)
 			goto fail;
-		if ((ls = calloc(1, sizeof(*ls))) == NULL ||
-		    (ls->spec = strdup(cfg->listens[i].spec)) == NULL) {
-			free(ls);
-			close(fd);
-			*cause = strdup("out of memory");
-			goto fail;
-		}
-		ls->loop = l;
-		ls->next = list;
-		list = ls;
-		ls->retry = evtimer_new(l->base, retry_cb, ls);
-		ls->lev = evconnlistener_new(l->base, accept_cb, ls,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-		if (ls->lev == NULL || ls->retry == NULL) {
-			if (ls->lev == NULL)
-				close(fd);
-			*cause = strdup("cannot create a listener event");
-			goto fail;
-		}
-		evconnlistener_set_error_cb(ls->lev, accept_error_cb);
-		log_info("event=listening listen=%s", ls->spec);
 	}
 	return list;
 fail:
 	listeners_close(list);
 	return NULL;
+}
+
+static int
+spec_in_config(const struct config *cfg, const char *spec)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nlistens; i++) {
+		if (strcmp(cfg->listens[i].spec, spec) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+spec_in_list(const struct listener *list, const char *spec)
+{
+	for (; list != NULL; list = list->next) {
+		if (strcmp(list->spec, spec) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+listeners_reload(struct loop *l, struct listener **list, const struct config *cfg,
+    char **cause)
+{
+	struct listener	*kept = NULL, *gone = NULL, *added = NULL, *ls, *next, *tail;
+	size_t		 i;
+
+	/* Split the open listeners: lines still there stay open, untouched. */
+	for (ls = *list; ls != NULL; ls = next) {
+		next = ls->next;
+		if (spec_in_config(cfg, ls->spec)) {
+			ls->next = kept;
+			kept = ls;
+		} else {
+			ls->next = gone;
+			gone = ls;
+		}
+	}
+	for (i = 0; i < cfg->nlistens; i++) {
+		if (spec_in_list(kept, cfg->listens[i].spec))
+			continue;
+		if (open_one(l, &added, kept, cfg, &cfg->listens[i], cause) == -1) {
+			/* Nothing changes: put the old list back. */
+			listeners_close(added);
+			for (tail = kept; tail != NULL && tail->next != NULL; tail = tail->next)
+				/* nothing */;
+			if (tail != NULL)
+				tail->next = gone;
+			else
+				kept = gone;
+			*list = kept;
+			return -1;
+		}
+	}
+	for (ls = gone; ls != NULL; ls = ls->next) {
+		if (ls->passed_fd != -1)
+			log_warn("event=listen_closed listen=%s fd=%d hint=\"the socket "
+			    "stays bound by systemd: its clients queue until a restart "
+			    "or a reload that serves it again\"", ls->spec, ls->passed_fd);
+		else
+			log_info("event=listen_closed listen=%s", ls->spec);
+	}
+	listeners_close(gone);
+	if (added != NULL) {
+		for (tail = added; tail->next != NULL; tail = tail->next)
+			/* nothing */;
+		tail->next = kept;
+		kept = added;
+	}
+	*list = kept;
+	return 0;
+}
+
+size_t
+listeners_count(const struct listener *list)
+{
+	size_t	n = 0;
+
+	for (; list != NULL; list = list->next)
+		n++;
+	return n;
 }
 
 void

@@ -16,7 +16,19 @@ struct listener;
  * with a malloc'd message in *cause (nothing is left open then).
  */
 struct listener	*listeners_open(struct loop *l, const struct config *cfg, char **cause);
-/* Closes every listening socket of the list and frees it. */
+/*
+ * SIGHUP: makes *list match cfg's listen lines, matched by the line as
+ * written: unchanged lines keep their socket (and its queue), new lines are
+ * bound, removed lines closed. On error (e.g. a new address in use) nothing
+ * changes and *cause says why.
+ */
+int		 listeners_reload(struct loop *l, struct listener **list,
+		    const struct config *cfg, char **cause);
+size_t		 listeners_count(const struct listener *list);
+/*
+ * Closes every listening socket of the list and frees it. Sockets passed by
+ * the service manager are only unregistered: systemd owns them.
+ */
 void		 listeners_close(struct listener *list);
 
 #endif

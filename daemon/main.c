@@ -18,6 +18,7 @@
 #include "handler.h"
 #include "listener.h"
 #include "log.h"
+#include "privdrop.h"
 #include "route.h"
 #include "systemd.h"
 
@@ -34,7 +35,17 @@ struct daemon {
 	struct event		*shutdown_timer;
 	uint64_t		 shutdown_timeout_ms;
 	int			 stopping;
+	struct event		*status_timer;		/* STATUS= refresh */
+	struct event		*watchdog_timer;	/* WATCHDOG=1 */
+	char			 reload_error[256];	/* "" or why the last reload failed */
 };
+
+#define STATUS_PERIOD_MS	1000
+
+/* The first error of the last failed load, for STATUS= (set by load_routes). */
+static char	last_load_error[200];
+
+static void	notify_status(struct daemon *d);
 
 static void
 usage(FILE *f)
@@ -73,6 +84,8 @@ load_routes(const char *path, int to_stderr)
 	size_t			 i;
 
 	if ((cfg = config_load(path, &errs)) == NULL) {
+		snprintf(last_load_error, sizeof(last_load_error), "%s",
+		    errs.n > 0 ? errs.msgs[0] : "cannot load the configuration");
 		if (to_stderr)
 			print_errors(&errs);
 		else
@@ -89,6 +102,8 @@ load_routes(const char *path, int to_stderr)
 		t = NULL;
 	}
 	if (t == NULL) {
+		snprintf(last_load_error, sizeof(last_load_error), "%s",
+		    cause ? cause : "out of memory");
 		if (to_stderr)
 			fprintf(stderr, "wsrouted: %s\n", cause ? cause : "out of memory");
 		else
@@ -180,12 +195,108 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("event=shutdown signal=%s connections=%zu",
 	    sig == SIGTERM ? "TERM" : "INT", d->loop.nconns);
 	systemd_notify_stopping();
+	notify_status(d);
 	listeners_close(d->listeners);
 	d->listeners = NULL;
 	tv.tv_sec = d->shutdown_timeout_ms / 1000;
 	tv.tv_usec = (d->shutdown_timeout_ms % 1000) * 1000;
 	evtimer_add(d->shutdown_timer, &tv);
 	conn_drain_all(&d->loop);
+}
+
+/* STATUS=: live counts, and the last reload's failure until one succeeds. */
+static void
+notify_status(struct daemon *d)
+{
+	if (d->stopping)
+		systemd_notify_status("stopping, %zu connection(s) open", d->loop.nconns);
+	else if (d->reload_error[0] != '\0')
+		systemd_notify_status("serving %zu connection(s), %zu route(s), %zu "
+		    "listener(s); reload failed, serving the previous configuration: %s",
+		    d->loop.nconns, d->loop.routes->nroutes,
+		    listeners_count(d->listeners), d->reload_error);
+	else
+		systemd_notify_status("serving %zu connection(s), %zu route(s), %zu "
+		    "listener(s)", d->loop.nconns, d->loop.routes->nroutes,
+		    listeners_count(d->listeners));
+}
+
+static void
+status_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	notify_status(arg);
+}
+
+static void
+watchdog_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	systemd_notify_watchdog();
+}
+
+/* A persistent timer; 0 when period_usec is 0 (not wanted) or it is set up. */
+static int
+start_periodic(struct daemon *d, struct event **ev, uint64_t period_usec,
+    event_callback_fn cb)
+{
+	struct timeval	tv;
+
+	if (period_usec == 0)
+		return 0;
+	tv.tv_sec = (time_t)(period_usec / 1000000);
+	tv.tv_usec = (suseconds_t)(period_usec % 1000000);
+	if ((*ev = event_new(d->base, -1, EV_PERSIST, cb, d)) == NULL ||
+	    event_add(*ev, &tv) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+reload_failed(struct daemon *d, const char *why)
+{
+	snprintf(d->reload_error, sizeof(d->reload_error), "%s", why);
+	log_error("event=reload_failed file=%s keeping=previous error=\"%s\"",
+	    d->config_path, why);
+	systemd_notify_ready(d->loop.routes->nroutes);
+	notify_status(d);
+}
+
+static int
+str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+/* Privileges were dropped (or not) at start for good: say so when the file changes them. */
+static void
+warn_identity_change(const struct config *old, const struct config *new)
+{
+	if (str_differs(old->user, new->user) || str_differs(old->group, new->group) ||
+	    old->allow_root != new->allow_root)
+		log_warn("event=reload_partial keys=\"user group allow_root\" "
+		    "hint=\"these take effect at the next restart\"");
+}
+
+/* Sockets passed by systemd that no listen line takes: their clients would wait forever. */
+static void
+warn_unused_passed_sockets(const struct config *cfg)
+{
+	size_t	i;
+
+	if (systemd_nsockets() == 0)
+		return;
+	for (i = 0; i < cfg->nlistens; i++) {
+		if (cfg->listens[i].kind == LISTEN_SYSTEMD)
+			return;
+	}
+	log_warn("event=passed_sockets_unused count=%d hint=\"add 'listen = systemd' to "
+	    "%s or stop the .socket unit\"", systemd_nsockets(), cfg->file);
 }
 
 /*
@@ -198,6 +309,7 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon		*d = arg;
 	struct route_table	*t;
+	char			*cause = NULL;
 
 	(void)sig;
 	(void)what;
@@ -206,17 +318,25 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	systemd_notify_reloading();
 	log_info("event=reload file=%s", d->config_path);
 	if ((t = load_routes(d->config_path, 0)) == NULL) {
-		log_error("event=reload_failed file=%s keeping=previous", d->config_path);
-		systemd_notify_ready(d->loop.routes->nroutes);
-		systemd_notify_status("reload failed, serving the previous configuration");
+		reload_failed(d, last_load_error);
 		return;
 	}
-	/* Listeners are not re-bound yet: that needs a restart for now. */
+	if (listeners_reload(&d->loop, &d->listeners, t->cfg, &cause) == -1) {
+		log_error("event=config_error error=\"%s\"", cause ? cause : "out of memory");
+		reload_failed(d, cause ? cause : "out of memory");
+		free(cause);
+		route_table_unref(t, handler_destroy_instance);
+		return;
+	}
+	d->reload_error[0] = '\0';
+	warn_identity_change(d->loop.routes->cfg, t->cfg);
 	route_table_unref(d->loop.routes, handler_destroy_instance);
 	d->loop.routes = t;
 	apply_server_settings(d, t->cfg);
-	log_info("event=reloaded routes=%zu", t->nroutes);
+	log_info("event=reloaded routes=%zu listeners=%zu", t->nroutes,
+	    listeners_count(d->listeners));
 	systemd_notify_ready(t->nroutes);
+	notify_status(d);
 }
 
 int
@@ -233,6 +353,7 @@ main(int argc, char **argv)
 	struct daemon		 d;
 	struct route_table	*t;
 	struct event		*sigterm, *sigint, *sighup;
+	struct privdrop		 pd;
 	char			*cause = NULL;
 	int			 ch, test_only = 0;
 
@@ -276,6 +397,15 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	/* Before binding: a refusal must not leave a port half-served. */
+	if (privdrop_prepare(t->cfg, &pd, &cause) == -1 ||
+	    systemd_take_sockets(&cause) == -1) {
+		fprintf(stderr, "wsrouted: %s\n", cause ? cause : "out of memory");
+		free(cause);
+		route_table_unref(t, handler_destroy_instance);
+		return 1;
+	}
+
 	signal(SIGPIPE, SIG_IGN);
 	event_set_log_callback(libevent_log_cb);
 	if ((d.base = event_base_new()) == NULL || loop_init(&d.loop, d.base) == -1) {
@@ -301,9 +431,26 @@ main(int argc, char **argv)
 		free(cause);
 		return 1;
 	}
+	warn_unused_passed_sockets(t->cfg);
+	if (privdrop_apply(&pd, &cause) == -1) {
+		log_error("event=startup_failed error=\"%s\"", cause ? cause : "out of memory");
+		free(cause);
+		return 1;
+	}
+	if (pd.active)
+		log_info("event=privileges_dropped uid=%ld gid=%ld", (long)pd.uid, (long)pd.gid);
+	if (start_periodic(&d, &d.status_timer, STATUS_PERIOD_MS * 1000ULL, status_timer_cb) == -1 ||
+	    start_periodic(&d, &d.watchdog_timer, systemd_watchdog_interval_usec(),
+	    watchdog_timer_cb) == -1) {
+		log_error("event=startup_failed error=\"cannot create the status timers\"");
+		return 1;
+	}
 	log_info("event=started version=%s config=%s routes=%zu pid=%ld", PACKAGE_VERSION,
 	    d.config_path, t->nroutes, (long)getpid());
 	systemd_notify_ready(t->nroutes);
+	notify_status(&d);
+	if (systemd_watchdog_interval_usec() != 0)
+		systemd_notify_watchdog();
 
 	event_base_dispatch(d.base);
 
@@ -315,6 +462,10 @@ main(int argc, char **argv)
 	event_free(sigint);
 	event_free(sighup);
 	event_free(d.shutdown_timer);
+	if (d.status_timer != NULL)
+		event_free(d.status_timer);
+	if (d.watchdog_timer != NULL)
+		event_free(d.watchdog_timer);
 	event_base_free(d.base);
 	return 0;
 }

@@ -99,6 +99,19 @@ def set_server(cfg, **kv):
 # ---------------------------------------------------------------- daemon
 
 
+def root_opt_in(text):
+    """The daemon refuses to run as root without `user =` unless `allow_root = yes`.
+    The test suite runs as root in a throw-away container and wants no privilege
+    drop, so configs started by Daemon get `allow_root = yes` right after
+    `[server]` unless they say something about user/allow_root themselves
+    (error line numbers in such logs are therefore one higher)."""
+    if os.geteuid() != 0 or re.search(r"^\s*(user|allow_root)\s*=", text, re.M):
+        return text
+    return re.sub(r"^\[server\][ \t]*\n", "[server]\nallow_root = yes\n", text, count=1,
+                  flags=re.M)
+
+
+
 class DaemonError(AssertionError):
     pass
 
@@ -135,6 +148,7 @@ class Daemon:
             self.port2 = free_port()
         text = self.template.replace("{port}", str(self.port)).replace(
             "{port2}", str(self.port2)).replace("{tmp}", self.tmpdir)
+        text = root_opt_in(text)
         with open(self.conf_path, "w") as f:
             f.write(text)
         return text

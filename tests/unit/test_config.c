@@ -684,6 +684,67 @@ test_reference_config_commented_keys(void **state)
 	free(text);
 }
 
+/* listen = systemd[:NAME]: socket activation, the name kept for the listener. */
+static void
+test_listen_systemd(void **state)
+{
+	struct config	*cfg;
+
+	(void)state;
+	cfg = parse_ok("[server]\nlisten = systemd\nlisten = systemd:admin\n"
+	    "listen = 127.0.0.1:8080\n[route /e]\nhandler = echo\n");
+	assert_int_equal(cfg->nlistens, 3);
+	assert_int_equal(cfg->listens[0].kind, LISTEN_SYSTEMD);
+	assert_null(cfg->listens[0].name);
+	assert_int_equal(cfg->listens[1].kind, LISTEN_SYSTEMD);
+	assert_string_equal(cfg->listens[1].name, "admin");
+	assert_int_equal(cfg->listens[2].kind, LISTEN_INET);
+	config_free(cfg);
+	expect_errors("[server]\nlisten = systemd:\n",
+	    NAME ":2: listen: expected 'systemd' or 'systemd:NAME' with NAME a "
+	    "FileDescriptorName= of the .socket unit (1..255 printable characters, "
+	    "no ':'), got 'systemd:'");
+	expect_errors("[server]\nlisten = systemd:a:b\nlisten = systemd\n"
+	    "listen = systemd\n",
+	    NAME ":2: listen: expected 'systemd' or 'systemd:NAME' with NAME a "
+	    "FileDescriptorName= of the .socket unit (1..255 printable characters, "
+	    "no ':'), got 'systemd:a:b'",
+	    NAME ":4: listen: duplicate of line 3 ('systemd')");
+	expect_errors("[server]\nlisten = systemdx\n",
+	    NAME ":2: listen: missing ':PORT' after the address, got 'systemdx'");
+}
+
+/* [server] user, group, allow_root: parsed here, resolved at start. */
+static void
+test_server_privilege_keys(void **state)
+{
+	struct config	*cfg;
+
+	(void)state;
+	cfg = parse_ok(SERVER "[route /e]\nhandler = echo\n");
+	assert_null(cfg->user);
+	assert_null(cfg->group);
+	assert_false(cfg->allow_root);
+	config_free(cfg);
+	cfg = parse_ok(SERVER "user = www-data\ngroup = 33\nallow_root = yes\n"
+	    "[route /e]\nhandler = echo\n");
+	assert_string_equal(cfg->user, "www-data");
+	assert_string_equal(cfg->group, "33");
+	assert_true(cfg->allow_root);
+	config_free(cfg);
+	cfg = parse_ok(SERVER "allow_root = off\n[route /e]\nhandler = echo\n");
+	assert_false(cfg->allow_root);
+	config_free(cfg);
+	expect_errors(SERVER "user = a b\ngroup = x:y\nallow_root = maybe\n"
+	    "[route /e]\nhandler = echo\nuser = z\n",
+	    NAME ":3: user: expected a user name or numeric id (1..64 printable "
+	    "characters, no spaces or ':'), got 'a b'",
+	    NAME ":4: group: expected a group name or numeric id (1..64 printable "
+	    "characters, no spaces or ':'), got 'x:y'",
+	    NAME ":5: allow_root: expected yes or no, got 'maybe'",
+	    NAME ":8: user: only valid in [server], not in [route /e]");
+}
+
 /*
  * Errors: one test per message.
  */
@@ -1642,6 +1703,8 @@ main(void)
 		cmocka_unit_test(test_subprotocols),
 		cmocka_unit_test(test_syntax_accepted),
 		cmocka_unit_test(test_listen_duplicates),
+		cmocka_unit_test(test_listen_systemd),
+		cmocka_unit_test(test_server_privilege_keys),
 		cmocka_unit_test(test_reference_config),
 		cmocka_unit_test(test_reference_config_commented_keys),
 		cmocka_unit_test(test_load_file),
