@@ -34,6 +34,7 @@
 #include "handshake.h"
 #include "log.h"
 #include "route.h"
+#include "tls.h"
 #include "utf8.h"
 
 enum conn_state {
@@ -56,6 +57,8 @@ struct wsr_conn {
 	bool			 close_sent;
 	bool			 close_rcvd;
 	bool			 shut_pending;	/* shutdown(SHUT_WR) once out drains */
+	bool			 tls_done;	/* TLS handshake finished */
+	bool			 tls_want_write; /* SSL_do_handshake/SSL_read wants EV_WRITE */
 	uint8_t			 in_cb;
 	short			 ev_flags;
 	uint16_t		 close_code;	/* for on_close and the log */
@@ -81,13 +84,18 @@ struct wsr_conn {
 	char			*query;
 	const char		*subprotocol;	/* owned by the route's config */
 	const char		*end_reason;
-	char			 peer[56];
+	SSL			*ssl;		/* NULL: plain TCP */
+	uint8_t			 peer_family;	/* of the direct peer: AF_INET/AF_INET6, else 0 */
+	uint8_t			 peer_addr[16];
+	char			 peer[56];	/* resolved (trusted proxies) or direct */
 };
 
 static void	conn_event_cb(evutil_socket_t, short, void *);
 static void	conn_release(struct wsr_conn *);
 static int	conn_flush(struct wsr_conn *);
 static void	conn_begin_linger(struct wsr_conn *, uint64_t);
+static void	conn_tls_readable(struct wsr_conn *);
+static void	conn_on_eof(struct wsr_conn *);
 
 /* ---- loop ------------------------------------------------------------- */
 
@@ -148,7 +156,7 @@ conn_update_events(struct wsr_conn *c)
 
 	if (!c->paused)
 		flags |= EV_READ;
-	if (c->out_len > 0)
+	if (c->out_len > 0 || c->tls_want_write)
 		flags |= EV_WRITE;
 	conn_set_events(c, flags);
 }
@@ -244,6 +252,32 @@ conn_check_backpressure(struct wsr_conn *c)
 	}
 }
 
+/* TLS under conn_writev: -1 with errno EAGAIN when nothing could go. */
+static ssize_t
+conn_tls_writev(struct wsr_conn *c, struct iovec *iov, int niov)
+{
+	enum tls_want	want;
+	ssize_t		n;
+
+	n = tls_writev(c->ssl, iov, niov, &want);
+	if (n < 0)
+		errno = EPIPE;
+	else if (n == 0 && want != TLS_OK) {
+		errno = EAGAIN;
+		n = -1;
+	}
+	return n;
+}
+
+/* Our side is done: close_notify first on TLS, then the FIN. */
+static void
+conn_shut_wr(struct wsr_conn *c)
+{
+	if (c->ssl != NULL && c->tls_done)
+		tls_close_notify(c->ssl);
+	shutdown(c->fd, SHUT_WR);
+}
+
 /*
  * Write first: hand the kernel what it takes now and keep only the rest.
  * Returns -1 when the connection is dead.
@@ -264,10 +298,14 @@ conn_writev(struct wsr_conn *c, struct iovec *iov, int niov)
 		return 0;
 	n = 0;
 	if (out_pending(c) == 0) {
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = iov;
-		msg.msg_iovlen = niov;
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (c->ssl != NULL)
+			n = conn_tls_writev(c, iov, niov);
+		else {
+			memset(&msg, 0, sizeof(msg));
+			msg.msg_iov = iov;
+			msg.msg_iovlen = niov;
+			n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				conn_destroy(c, errno == EPIPE || errno == ECONNRESET ?
@@ -365,7 +403,7 @@ conn_begin_linger(struct wsr_conn *c, uint64_t linger_ms)
 	if (out_pending(c) > 0)
 		c->shut_pending = true;
 	else
-		shutdown(c->fd, SHUT_WR);
+		conn_shut_wr(c);
 	conn_update_events(c);
 	conn_schedule(c);
 }
@@ -600,10 +638,24 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 static void
 conn_on_writable(struct wsr_conn *c)
 {
-	ssize_t	n;
+	struct iovec	iov;
+	ssize_t		n;
 
+	if (c->tls_want_write) {
+		/* The TLS layer, not our output, wanted the socket writable. */
+		c->tls_want_write = false;
+		conn_tls_readable(c);
+		if (c->dead)
+			return;
+	}
 	while (out_pending(c) > 0) {
-		n = send(c->fd, c->out + c->out_off, out_pending(c), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (c->ssl != NULL) {
+			iov.iov_base = c->out + c->out_off;
+			iov.iov_len = out_pending(c);
+			n = conn_tls_writev(c, &iov, 1);
+		} else
+			n = send(c->fd, c->out + c->out_off, out_pending(c),
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				break;
@@ -617,7 +669,7 @@ conn_on_writable(struct wsr_conn *c)
 		out_release(c);
 		if (c->shut_pending) {
 			c->shut_pending = false;
-			shutdown(c->fd, SHUT_WR);
+			conn_shut_wr(c);
 		}
 	}
 	conn_check_backpressure(c);
@@ -636,12 +688,99 @@ conn_on_eof(struct wsr_conn *c)
 		conn_destroy(c, c->end_reason != NULL ? c->end_reason : "closed");
 }
 
+/* What was read (plain or decrypted), by state. */
+static void
+conn_input(struct wsr_conn *c, uint8_t *buf, size_t n)
+{
+	c->bytes_in += n;
+	c->last_rx = c->loop->now;
+	switch (c->state) {
+	case ST_HANDSHAKE:
+		conn_handshake_input(c, buf, n);
+		break;
+	case ST_OPEN:
+		conn_frames_input(c, buf, n);
+		break;
+	case ST_LINGER:
+		break;		/* discarded: we are closing */
+	}
+}
+
+/*
+ * The TLS side of conn_on_readable: the handshake first (covered by
+ * handshake_timeout like the HTTP one), then SSL_read. A record is at most
+ * 16 KiB and the buffer is 64 KiB, so one SSL_read takes a whole record and
+ * nothing stays decrypted inside OpenSSL unseen by the event loop; the loop
+ * below still drains SSL_pending() should that ever change.
+ */
+static void
+conn_tls_readable(struct wsr_conn *c)
+{
+	struct loop	*l = c->loop;
+	enum tls_want	 want;
+	const char	*why = NULL;
+	ssize_t		 n;
+	int		 i;
+
+	if (!c->tls_done) {
+		switch (tls_handshake(c->ssl, &why)) {
+		case TLS_OK:
+			c->tls_done = true;
+			log_debug("conn=%llu peer=%s event=tls_established version=%s "
+			    "cipher=%s", (unsigned long long)c->id, c->peer,
+			    tls_version(c->ssl), tls_cipher(c->ssl));
+			break;
+		case TLS_WANT_READ:
+			conn_update_events(c);
+			return;
+		case TLS_WANT_WRITE:
+			c->tls_want_write = true;
+			conn_update_events(c);
+			return;
+		case TLS_EOF:
+			conn_destroy(c, "peer closed during the TLS handshake");
+			return;
+		default:
+			log_info("conn=%llu peer=%s event=tls_error reason=\"%s\"",
+			    (unsigned long long)c->id, c->peer, why != NULL ? why : "");
+			conn_destroy(c, "TLS handshake failed");
+			return;
+		}
+		conn_update_events(c);
+	}
+	for (i = 0; i < 8 && !c->dead && !c->paused; i++) {
+		if ((n = tls_read(c->ssl, l->rbuf, LOOP_READ_BUF, &want)) < 0) {
+			switch (want) {
+			case TLS_WANT_READ:
+				return;
+			case TLS_WANT_WRITE:
+				c->tls_want_write = true;
+				conn_update_events(c);
+				return;
+			case TLS_EOF:
+				conn_on_eof(c);
+				return;
+			default:
+				conn_destroy(c, "TLS error");
+				return;
+			}
+		}
+		conn_input(c, l->rbuf, (size_t)n);
+		if (c->dead || SSL_pending(c->ssl) == 0)
+			break;
+	}
+}
+
 static void
 conn_on_readable(struct wsr_conn *c)
 {
 	struct loop	*l = c->loop;
 	ssize_t		 n;
 
+	if (c->ssl != NULL) {
+		conn_tls_readable(c);
+		return;
+	}
 	n = recv(c->fd, l->rbuf, LOOP_READ_BUF, 0);
 	if (n == 0) {
 		conn_on_eof(c);
@@ -653,18 +792,7 @@ conn_on_readable(struct wsr_conn *c)
 		conn_destroy(c, errno == ECONNRESET ? "peer reset" : "read error");
 		return;
 	}
-	c->bytes_in += n;
-	c->last_rx = l->now;
-	switch (c->state) {
-	case ST_HANDSHAKE:
-		conn_handshake_input(c, l->rbuf, n);
-		break;
-	case ST_OPEN:
-		conn_frames_input(c, l->rbuf, n);
-		break;
-	case ST_LINGER:
-		break;		/* discarded: we are closing */
-	}
+	conn_input(c, l->rbuf, (size_t)n);
 }
 
 static void
@@ -762,6 +890,13 @@ format_peer(char *out, size_t cap, const struct sockaddr *sa)
 void
 conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen)
 {
+	conn_accept_opts(l, fd, sa, salen, 0);
+}
+
+void
+conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen,
+    unsigned opts)
+{
 	struct wsr_conn	*c;
 	int		 one = 1;
 
@@ -781,6 +916,13 @@ conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen)
 	c->close_code = WS_CLOSE_ABNORMAL;
 	ws_parser_init(&c->parser);
 	format_peer(c->peer, sizeof(c->peer), sa);
+	if (sa->sa_family == AF_INET) {
+		c->peer_family = AF_INET;
+		memcpy(c->peer_addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		c->peer_family = AF_INET6;
+		memcpy(c->peer_addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
 	c->next = l->conns;
 	c->pprev = &l->conns;
 	if (l->conns != NULL)
@@ -789,6 +931,21 @@ conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen)
 	l->nconns++;
 	log_debug("conn=%llu peer=%s event=accept", (unsigned long long)c->id, c->peer);
 
+	if (opts & CONN_TLS) {
+		/* No 503 over TLS: that would need a handshake first. */
+		if (l->nconns > l->max_connections) {
+			log_info("conn=%llu peer=%s event=rejected reason=\"too many "
+			    "connections\"", (unsigned long long)c->id, c->peer);
+			conn_destroy(c, "too many connections");
+			return;
+		}
+		if (l->tls_ctx == NULL || (c->ssl = tls_conn_new(l->tls_ctx, fd)) == NULL) {
+			log_error("conn=%llu event=accept_failed reason=\"cannot create "
+			    "the TLS session\"", (unsigned long long)c->id);
+			conn_destroy(c, "cannot create the TLS session");
+			return;
+		}
+	}
 	conn_update_events(c);
 	if (l->nconns > l->max_connections) {
 		conn_reject(c, 503, "too many connections");
@@ -826,6 +983,7 @@ conn_release(struct wsr_conn *c)
 	timer_cancel(&l->wheel, &c->tm);
 	if (c->ev_flags != 0)
 		event_del(&c->ev);
+	SSL_free(c->ssl);
 	close(c->fd);
 	ws_parser_free(&c->parser);
 	out_release(c);

@@ -28,6 +28,7 @@ struct listener {
 	struct evconnlistener	*lev;
 	struct event		*retry;		/* re-enables accept after EMFILE */
 	char			*spec;
+	unsigned		 opts;		/* CONN_TLS, … */
 };
 
 static void
@@ -37,7 +38,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	struct listener	*ls = arg;
 
 	(void)lev;
-	conn_accept(ls->loop, fd, sa, salen);
+	conn_accept_opts(ls->loop, fd, sa, salen, ls->opts);
 }
 
 static void
@@ -138,6 +139,7 @@ listeners_open(struct loop *l, const struct config *cfg, char **cause)
 			goto fail;
 		}
 		ls->loop = l;
+		ls->opts = cfg->listens[i].tls ? CONN_TLS : 0;
 		ls->next = list;
 		list = ls;
 		ls->retry = evtimer_new(l->base, retry_cb, ls);
