@@ -64,11 +64,6 @@ static const char *const builtin_handlers[] = {
 };
 #define PLUGIN_PREFIX	"plugin:"
 
-/* Listen options we know of but do not implement yet. */
-static const char *const listen_options[] = {
-	"proxy_protocol",
-};
-
 struct ctx;
 struct key;
 
@@ -132,6 +127,8 @@ static const struct key keys[] = {
 	{ "log_level",		IN_SERVER, 0, set_log_level,
 	  CFG(log_level), 0, 0 },
 	{ "trusted_proxies",	IN_SERVER, 0, set_trusted_proxies, 0, 0, 0 },
+	{ "proxy_protocol_timeout", IN_SERVER, 0, set_duration,
+	  CFG(proxy_protocol_timeout_ms), 1, DURATION_MAX_MS },
 
 	{ "certificate",	IN_TLS, 0, set_string, CFG(tls.certificate), 0, 0 },
 	{ "private_key",	IN_TLS, 0, set_string, CFG(tls.private_key), 0, 0 },
@@ -675,18 +672,6 @@ set_log_level(struct ctx *c, const struct key *k, const char *value, void *dst)
 	return -1;
 }
 
-static int
-word_in(const char *w, size_t len, const char *const *list, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++) {
-		if (strlen(list[i]) == len && memcmp(list[i], w, len) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 static in_port_t
 listen_port(const struct config_listen *l)
 {
@@ -710,11 +695,7 @@ listen_options_parse(struct ctx *c, const struct key *k, const char *rest,
 		if (*rest == '\0')
 			return 0;
 		i = strcspn(rest, " \t");
-		if (word_in(rest, i, listen_options, nitems(listen_options))) {
-			conf_error(c, c->line, "%s option '%.*s' is not "
-			    "supported by this build yet", k->name, (int)i, rest);
-			return -1;
-		} else if (i == 3 && memcmp(rest, "tls", 3) == 0)
+		if (i == 3 && memcmp(rest, "tls", 3) == 0)
 			flag = tls;
 		else if (i == 14 && memcmp(rest, "proxy_protocol", 14) == 0)
 			flag = pp;
@@ -1611,6 +1592,7 @@ parse(struct ctx *c, struct config_errors *errs)
 	cfg->limits.max_frame_size = CONFIG_DEFAULT_MAX_FRAME_SIZE;
 	cfg->limits.max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;
 	cfg->limits.max_output_buffer = CONFIG_DEFAULT_MAX_OUTPUT_BUFFER;
+	cfg->proxy_protocol_timeout_ms = CONFIG_DEFAULT_PROXY_PROTOCOL_TIMEOUT_MS;
 	cfg->tls.min_version = CONFIG_TLS12;
 	cfg->tls.max_version = CONFIG_TLS13;
 	c->cfg = cfg;

@@ -103,6 +103,7 @@ struct config {
 	struct config_tls	 tls;
 	struct config_cidr	*trusted_proxies;
 	size_t			 ntrusted_proxies;
+	uint64_t		 proxy_protocol_timeout_ms;
 };
 
 /* One error: "FILE:LINE: message". */
@@ -115,6 +116,7 @@ struct config_errors {
 #define CONFIG_DEFAULT_MAX_CONNECTIONS		10000
 #define CONFIG_DEFAULT_HANDSHAKE_TIMEOUT_MS	10000
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS	10000
+#define CONFIG_DEFAULT_PROXY_PROTOCOL_TIMEOUT_MS	3000
 #define CONFIG_DEFAULT_PING_PERIOD_MS		25000
 #define CONFIG_DEFAULT_TIMEOUT_MS		60000
 #define CONFIG_DEFAULT_CLOSE_TIMEOUT_MS		5000

@@ -30,6 +30,8 @@
 #include <wsrouted/plugin.h>
 
 #include "conn.h"
+#include "forwarded.h"
+#include "proxyproto.h"
 #include "handler.h"
 #include "handshake.h"
 #include "log.h"
@@ -59,6 +61,9 @@ struct wsr_conn {
 	bool			 shut_pending;	/* shutdown(SHUT_WR) once out drains */
 	bool			 tls_done;	/* TLS handshake finished */
 	bool			 tls_want_write; /* SSL_do_handshake/SSL_read wants EV_WRITE */
+	bool			 pp_pending;	/* a PROXY header is expected first */
+	uint16_t		 pp_len;	/* of it, consumed so far into pp_buf */
+	uint8_t			*pp_buf;	/* PP_MAX bytes while pp_pending */
 	uint8_t			 in_cb;
 	short			 ev_flags;
 	uint16_t		 close_code;	/* for on_close and the log */
@@ -169,6 +174,8 @@ conn_schedule(struct wsr_conn *c)
 	switch (c->state) {
 	case ST_HANDSHAKE:
 		at = c->accepted_at + c->loop->handshake_timeout_ms;
+		if (c->pp_pending && c->accepted_at + c->loop->proxy_protocol_timeout_ms < at)
+			at = c->accepted_at + c->loop->proxy_protocol_timeout_ms;
 		break;
 	case ST_OPEN:
 		if (c->lim->timeout_ms > 0)
@@ -460,6 +467,31 @@ conn_reject(struct wsr_conn *c, int status, const char *detail)
 
 static void conn_frames_input(struct wsr_conn *, uint8_t *, size_t);
 
+/*
+ * Behind a trusted proxy the client is the one its headers name (see
+ * forwarded.h); from anyone else those headers mean nothing. c->peer is
+ * what logs and handlers (wsr_conn_peer) see from here on.
+ */
+static void
+conn_resolve_peer(struct wsr_conn *c, const struct hs_request *req)
+{
+	const struct config	*cfg = c->loop->routes->cfg;
+	struct fwd_result	 fr;
+	char			 direct[sizeof(c->peer)];
+
+	if (c->peer_family == 0 || cfg->ntrusted_proxies == 0 ||
+	    !config_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, c->peer_family,
+	    c->peer_addr))
+		return;
+	if (!fwd_resolve(req, cfg->trusted_proxies, cfg->ntrusted_proxies, &fr))
+		return;
+	memcpy(direct, c->peer, sizeof(direct));
+	snprintf(c->peer, sizeof(c->peer), "%s", fr.addr);
+	log_info("conn=%llu peer=%s event=forwarded proxy=%s source=%s proto=%s",
+	    (unsigned long long)c->id, c->peer, direct, fr.source,
+	    fr.proto[0] != '\0' ? fr.proto : "-");
+}
+
 static void
 conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, size_t nrest)
 {
@@ -470,6 +502,7 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	size_t				 n, i;
 	int				 sp;
 
+	conn_resolve_peer(c, req);
 	r = route_lookup(c->loop->routes, req->path.p, req->path.len);
 	if (r == NULL) {
 		conn_reject(c, 404, log_escape(path, sizeof(path), req->path.p, req->path.len));
@@ -771,12 +804,94 @@ conn_tls_readable(struct wsr_conn *c)
 	}
 }
 
+static void	format_peer(char *, size_t, const struct sockaddr *);
+
+/*
+ * The PROXY header, before TLS and HTTP. It is peeked at and only its own
+ * bytes are consumed (pp_parse guarantees that NEED_MORE bytes are all
+ * header), so what follows stays in the socket for OpenSSL or recv().
+ */
+static void
+conn_pp_readable(struct wsr_conn *c)
+{
+	struct pp_result	 pr;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+	enum pp_status		 st;
+	char			 direct[sizeof(c->peer)];
+	ssize_t			 n;
+	size_t			 take;
+
+	if (c->pp_buf == NULL && (c->pp_buf = malloc(PP_MAX)) == NULL) {
+		conn_destroy(c, "out of memory");
+		return;
+	}
+	n = recv(c->fd, c->pp_buf + c->pp_len, PP_MAX - c->pp_len, MSG_PEEK);
+	if (n == 0) {
+		conn_destroy(c, "peer closed before the PROXY header");
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			conn_destroy(c, errno == ECONNRESET ? "peer reset" : "read error");
+		return;
+	}
+	st = pp_parse(c->pp_buf, c->pp_len + (size_t)n, &pr);
+	if (st == PP_ERROR) {
+		log_info("conn=%llu peer=%s event=proxy_protocol_error reason=\"%s\"",
+		    (unsigned long long)c->id, c->peer, pr.error);
+		conn_destroy(c, "bad PROXY protocol header");
+		return;
+	}
+	take = st == PP_OK ? pr.len - c->pp_len : (size_t)n;
+	if (recv(c->fd, c->pp_buf + c->pp_len, take, 0) != (ssize_t)take) {
+		conn_destroy(c, "read error");
+		return;
+	}
+	c->pp_len += take;
+	c->bytes_in += take;
+	if (st == PP_NEED_MORE)
+		return;
+	if (pr.family != 0) {
+		memcpy(direct, c->peer, sizeof(direct));
+		if (pr.family == AF_INET) {
+			memset(&sin, 0, sizeof(sin));
+			sin.sin_family = AF_INET;
+			memcpy(&sin.sin_addr, pr.src, 4);
+			sin.sin_port = htons(pr.sport);
+			format_peer(c->peer, sizeof(c->peer), (struct sockaddr *)&sin);
+		} else {
+			memset(&sin6, 0, sizeof(sin6));
+			sin6.sin6_family = AF_INET6;
+			memcpy(&sin6.sin6_addr, pr.src, 16);
+			sin6.sin6_port = htons(pr.sport);
+			format_peer(c->peer, sizeof(c->peer), (struct sockaddr *)&sin6);
+		}
+		/* Forwarded headers are now trusted only if the client is a proxy. */
+		c->peer_family = (uint8_t)pr.family;
+		memcpy(c->peer_addr, pr.src, sizeof(c->peer_addr));
+		log_info("conn=%llu peer=%s event=proxy_protocol version=%d proxy=%s",
+		    (unsigned long long)c->id, c->peer, pr.version, direct);
+	} else
+		log_debug("conn=%llu peer=%s event=proxy_protocol version=%d command=local",
+		    (unsigned long long)c->id, c->peer, pr.version);
+	free(c->pp_buf);
+	c->pp_buf = NULL;
+	c->pp_pending = false;
+	conn_schedule(c);
+}
+
 static void
 conn_on_readable(struct wsr_conn *c)
 {
 	struct loop	*l = c->loop;
 	ssize_t		 n;
 
+	if (c->pp_pending) {
+		conn_pp_readable(c);
+		if (c->dead || c->pp_pending)
+			return;
+	}
 	if (c->ssl != NULL) {
 		conn_tls_readable(c);
 		return;
@@ -825,8 +940,8 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 	c->in_cb++;
 	switch (c->state) {
 	case ST_HANDSHAKE:
-		log_info("conn=%llu peer=%s event=handshake_timeout",
-		    (unsigned long long)c->id, c->peer);
+		log_info("conn=%llu peer=%s event=%s", (unsigned long long)c->id, c->peer,
+		    c->pp_pending ? "proxy_protocol_timeout" : "handshake_timeout");
 		conn_destroy(c, "handshake timeout");
 		break;
 	case ST_OPEN:
@@ -931,6 +1046,18 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 	l->nconns++;
 	log_debug("conn=%llu peer=%s event=accept", (unsigned long long)c->id, c->peer);
 
+	if (opts & CONN_PROXY) {
+		/* Only a trusted proxy may tell us who the client is. */
+		if (c->peer_family == 0 || !config_cidr_match(l->routes->cfg->trusted_proxies,
+		    l->routes->cfg->ntrusted_proxies, c->peer_family, c->peer_addr)) {
+			log_info("conn=%llu peer=%s event=rejected reason=\"PROXY protocol "
+			    "listener, peer not in trusted_proxies\"", (unsigned long long)c->id,
+			    c->peer);
+			conn_destroy(c, "untrusted peer on a PROXY protocol listener");
+			return;
+		}
+		c->pp_pending = true;
+	}
 	if (opts & CONN_TLS) {
 		/* No 503 over TLS: that would need a handshake first. */
 		if (l->nconns > l->max_connections) {
@@ -988,6 +1115,7 @@ conn_release(struct wsr_conn *c)
 	ws_parser_free(&c->parser);
 	out_release(c);
 	free(c->head);
+	free(c->pp_buf);
 	free(c->query);
 	*c->pprev = c->next;
 	if (c->next != NULL)

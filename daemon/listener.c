@@ -139,7 +139,8 @@ listeners_open(struct loop *l, const struct config *cfg, char **cause)
 			goto fail;
 		}
 		ls->loop = l;
-		ls->opts = cfg->listens[i].tls ? CONN_TLS : 0;
+		ls->opts = (cfg->listens[i].tls ? CONN_TLS : 0) |
+		    (cfg->listens[i].proxy_protocol ? CONN_PROXY : 0);
 		ls->next = list;
 		list = ls;
 		ls->retry = evtimer_new(l->base, retry_cb, ls);

@@ -1020,8 +1020,8 @@ test_error_listen(void **state)
 	expect_errors("[server]\nlisten = 127.0.0.1:443 tls tls\n",
 	    NAME ":2: listen: option 'tls' given twice");
 	expect_errors("[server]\nlisten = 127.0.0.1:80 proxy_protocol\n",
-	    NAME ":2: listen option 'proxy_protocol' is not supported by this "
-	    "build yet");
+	    NAME ":2: listen: option 'proxy_protocol' needs trusted_proxies in "
+	    "[server] (the PROXY header is only accepted from them)");
 	expect_errors("[server]\nlisten = 127.0.0.1:80 127.0.0.1:81\n",
 	    NAME ":2: listen: unexpected '127.0.0.1:81' after the address, "
 	    "expected the options tls or proxy_protocol (one "
