@@ -782,7 +782,7 @@ conn_tls_readable(struct wsr_conn *c)
 		conn_update_events(c);
 	}
 	for (i = 0; i < 8 && !c->dead && !c->paused; i++) {
-		if ((n = tls_read(c->ssl, l->rbuf, LOOP_READ_BUF, &want)) < 0) {
+		if ((n = tls_read(c->ssl, l->rbuf, LOOP_READ_BUF, &want, &why)) < 0) {
 			switch (want) {
 			case TLS_WANT_READ:
 				return;
@@ -794,7 +794,9 @@ conn_tls_readable(struct wsr_conn *c)
 				conn_on_eof(c);
 				return;
 			default:
-				conn_destroy(c, "TLS error");
+				log_debug("conn=%llu peer=%s event=tls_error reason=\"%s\"",
+				    (unsigned long long)c->id, c->peer, why != NULL ? why : "");
+				conn_destroy(c, errno == ECONNRESET ? "peer reset" : "TLS error");
 				return;
 			}
 		}

@@ -94,8 +94,13 @@ tls_ctx_new(const struct config *cfg, char **cause)
 	if (SSL_CTX_set_min_proto_version(ctx, t->min_version) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, t->max_version) != 1)
 		return ctx_fail(ctx, cause, cfg, t->line, "protocols", "not supported");
+	/*
+	 * IGNORE_UNEXPECTED_EOF: a TCP FIN without close_notify is an EOF, as on
+	 * a plain socket; WebSocket has its own close handshake to detect
+	 * truncation, and most clients just close after it.
+	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-	    SSL_OP_NO_COMPRESSION);
+	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/*
 	 * RELEASE_BUFFERS: an idle connection keeps no read/write buffers
 	 * (DESIGN §5). PARTIAL_WRITE + MOVING_WRITE_BUFFER: a refused write is
@@ -201,7 +206,7 @@ tls_handshake(SSL *ssl, const char **why)
 }
 
 ssize_t
-tls_read(SSL *ssl, void *buf, size_t len, enum tls_want *want)
+tls_read(SSL *ssl, void *buf, size_t len, enum tls_want *want, const char **why)
 {
 	size_t	n;
 	int	rv;
@@ -209,7 +214,7 @@ tls_read(SSL *ssl, void *buf, size_t len, enum tls_want *want)
 	errno = 0;
 	if ((rv = SSL_read_ex(ssl, buf, len, &n)) == 1)
 		return (ssize_t)n;
-	*want = map_error(ssl, rv, NULL);
+	*want = map_error(ssl, rv, why);
 	return -1;
 }
 

@@ -37,8 +37,9 @@ SSL_CTX		*tls_ctx_new(const struct config *cfg, char **cause);
 SSL		*tls_conn_new(SSL_CTX *ctx, int fd);
 /* Drives the handshake: TLS_OK when done, TLS_WANT_*, or TLS_ERROR with *why. */
 enum tls_want	 tls_handshake(SSL *ssl, const char **why);
-/* > 0 bytes read, or -1 with *want (TLS_WANT_*, TLS_EOF, TLS_ERROR). */
-ssize_t		 tls_read(SSL *ssl, void *buf, size_t len, enum tls_want *want);
+/* > 0 bytes read, or -1 with *want (TLS_WANT_*, TLS_EOF, TLS_ERROR with *why). */
+ssize_t		 tls_read(SSL *ssl, void *buf, size_t len, enum tls_want *want,
+		    const char **why);
 /* Bytes written (maybe fewer than asked, maybe 0 with *want), or -1 on error. */
 ssize_t		 tls_writev(SSL *ssl, const struct iovec *iov, int niov, enum tls_want *want);
 /* Sends close_notify if it can without blocking (before shutdown(SHUT_WR)). */

@@ -201,6 +201,9 @@ def test_idle_tls_connection_memory(daemon_factory, certs):
     cert, key = certs
     d = daemon_factory(tls_config(cert, key).replace("log_level = debug",
                                                      "log_level = warn"))
+    with open("/proc/%d/maps" % d.pid) as f:
+        if "libasan" in f.read():
+            pytest.skip("RSS under AddressSanitizer measures its redzones and quarantine")
     ctx = client_ctx(cert)
     warm = [tls_ws(d.port, ctx) for _ in range(50)]   # let the allocator settle
     for c in warm:
@@ -216,3 +219,22 @@ def test_idle_tls_connection_memory(daemon_factory, certs):
     assert per_conn <= 16 * 1024, "%.0f bytes per idle TLS connection" % per_conn
     for c in conns + warm:
         c.close_socket()
+
+
+def test_tcp_close_without_close_notify_is_an_eof(daemon_factory, certs):
+    """A client that closes TCP without close_notify (after, or instead of, the
+    WebSocket close) is a plain EOF, as on a plain socket, not a TLS error."""
+    cert, key = certs
+    d = daemon_factory(tls_config(cert, key))
+    c = tls_ws(d.port, client_ctx(cert))
+    assert c.echo(OP_TEXT, b"bye")
+    c.sock.close()      # Python's SSLSocket.close() sends no close_notify
+    assert wsrtest.wait_until(lambda: "event=close route=/echo code=1006" in d.log_text(), 3)
+    assert 'reason="peer closed without a close frame"' in d.log_text()
+    # The same after a WebSocket close handshake: a normal close.
+    c = tls_ws(d.port, client_ctx(cert))
+    c.send_close(1000)
+    assert c.read_close()[0] == 1000
+    c.expect_eof(3)     # reads the server's close_notify and FIN, then closes
+    assert wsrtest.wait_until(lambda: "code=1000 reason=\"closed\"" in d.log_text(), 3), \
+        d.log_tail()

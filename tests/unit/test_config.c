@@ -658,6 +658,9 @@ test_reference_config_commented_keys(void **state)
 		if (p[0] == ';' && p[1] >= 'a' && p[1] <= 'z' &&
 		    strstr(p, " = ") != NULL && strstr(p, "subprotocols =\n") == NULL)
 			p++;
+		/* ";[tls]": a disabled section, whose keys follow. */
+		else if (p[0] == ';' && p[1] == '[')
+			p++;
 		n = strlen(p);
 		text = realloc(text, len + n + 1);
 		assert_non_null(text);
@@ -667,6 +670,11 @@ test_reference_config_commented_keys(void **state)
 	fclose(f);
 	cfg = parse_ok(text);
 	assert_string_equal(cfg->routes[0].handler, "echo");
+	assert_non_null(cfg->tls.certificate.v);
+	assert_int_equal(cfg->tls.min_version, CONFIG_TLS12);
+	assert_int_equal(cfg->tls.max_version, CONFIG_TLS13);
+	assert_int_equal(cfg->proxy_protocol_timeout_ms,
+	    CONFIG_DEFAULT_PROXY_PROTOCOL_TIMEOUT_MS);
 	config_free(cfg);
 	free(text);
 }

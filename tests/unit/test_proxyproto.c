@@ -115,8 +115,10 @@ v2(uint8_t *b, uint8_t cmd, uint8_t fam, const uint8_t *addrs, size_t alen,
 	b[13] = fam;
 	b[14] = (uint8_t)(len >> 8);
 	b[15] = (uint8_t)len;
-	memcpy(b + 16, addrs, alen);
-	memcpy(b + 16 + alen, tlv, tlen);
+	if (alen > 0)
+		memcpy(b + 16, addrs, alen);
+	if (tlen > 0)
+		memcpy(b + 16 + alen, tlv, tlen);
 	return 16 + len;
 }
 
