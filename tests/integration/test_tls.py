@@ -44,9 +44,13 @@ def client_ctx(cafile, **kw):
     return ctx
 
 
-def tls_ws(port, ctx, path="/echo", timeout=5.0):
+def tls_ws(port, ctx, path="/echo", timeout=5.0, rcvbuf=None):
     """A raw WSClient over TLS (handshake asserted 101)."""
-    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.settimeout(timeout)
+    if rcvbuf is not None:  # before connect: it bounds the window
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    raw.connect(("127.0.0.1", port))
     s = ctx.wrap_socket(raw, server_hostname="localhost")
     c = WSClient(s)
     req, c.key = wsrtest.handshake_request(path)
@@ -238,3 +242,32 @@ def test_tcp_close_without_close_notify_is_an_eof(daemon_factory, certs):
     c.expect_eof(3)     # reads the server's close_notify and FIN, then closes
     assert wsrtest.wait_until(lambda: "code=1000 reason=\"closed\"" in d.log_text(), 3), \
         d.log_tail()
+
+
+def test_tls_backpressure_and_partial_writes(daemon_factory, certs):
+    """A client that stops reading: the daemon's SSL_write is refused
+    (WANT_WRITE), its output queues, reading pauses; once the client reads
+    again every byte arrives intact and in order."""
+    import threading
+    cert, key = certs
+    d = daemon_factory(tls_config(cert, key, server_extra="max_output_buffer = 64KiB\n"))
+    c = tls_ws(d.port, client_ctx(cert), rcvbuf=16384)
+    msgs = [os.urandom(900000) for _ in range(10)]   # well over tcp_wmem's 4 MiB
+    errors = []
+
+    def send_all():
+        try:
+            for m in msgs:
+                c.send_frame(wsrtest.OP_BINARY, m)
+        except Exception as e:  # reported below
+            errors.append(e)
+    t = threading.Thread(target=send_all, daemon=True)
+    t.start()
+    time.sleep(1.0)             # not reading: buffers fill up on both sides
+    assert wsrtest.wait_until(lambda: "event=paused" in d.log_text(), 3), (errors, t.is_alive(), d.log_tail())
+    for i, m in enumerate(msgs):
+        op, data, _ = c.read_message(10)
+        assert data == m, "message %d differs" % i
+    t.join(10)
+    assert not t.is_alive() and not errors, errors
+    assert "event=resumed" in d.log_text()
