@@ -67,12 +67,6 @@ static const char *const builtin_handlers[] = {
 };
 #define PLUGIN_PREFIX	"plugin:"
 
-/* Listen options we know of but do not implement yet. */
-static const char *const listen_options[] = {
-	"tls",
-	"proxy_protocol",
-};
-
 struct ctx;
 struct key;
 
@@ -82,6 +76,7 @@ typedef int	(*key_setter)(struct ctx *, const struct key *, const char *,
 /* Where a key may appear. */
 #define IN_SERVER	0x1
 #define IN_ROUTE	0x2
+#define IN_TLS		0x4
 
 /* Key flags. */
 #define K_REPEAT	0x1	/* each line adds a value (listen) */
@@ -115,6 +110,9 @@ SETTER(set_include);
 SETTER(set_include_default);
 SETTER(set_account);
 SETTER(set_bool);
+SETTER(set_string);
+SETTER(set_tls_protocols);
+SETTER(set_trusted_proxies);
 
 #define CFG(f)	offsetof(struct config, f)
 #define LIM(f)	offsetof(struct limits, f)
@@ -141,6 +139,17 @@ static const struct key keys[] = {
 	{ "user",		IN_SERVER, 0, set_account, CFG(user), 0, 0 },
 	{ "group",		IN_SERVER, 0, set_account, CFG(group), 0, 0 },
 	{ "allow_root",		IN_SERVER, 0, set_bool, CFG(allow_root), 0, 0 },
+	{ "trusted_proxies",	IN_SERVER, 0, set_trusted_proxies, 0, 0, 0 },
+	{ "proxy_protocol_timeout", IN_SERVER, 0, set_duration,
+	  CFG(proxy_protocol_timeout_ms), 1, DURATION_MAX_MS },
+
+	{ "certificate",	IN_TLS, 0, set_string, CFG(tls.certificate), 0, 0 },
+	{ "private_key",	IN_TLS, 0, set_string, CFG(tls.private_key), 0, 0 },
+	{ "chain",		IN_TLS, 0, set_string, CFG(tls.chain), 0, 0 },
+	{ "ciphers",		IN_TLS, 0, set_string, CFG(tls.ciphers), 0, 0 },
+	{ "ciphersuites",	IN_TLS, 0, set_string, CFG(tls.ciphersuites), 0, 0 },
+	{ "groups",		IN_TLS, 0, set_string, CFG(tls.groups), 0, 0 },
+	{ "protocols",		IN_TLS, 0, set_tls_protocols, CFG(tls), 0, 0 },
 
 	{ "ping_period",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
 	  LIM(ping_period_ms), 0, DURATION_MAX_MS },
@@ -170,6 +179,7 @@ enum section {
 	SECTION_NONE,		/* before the first header */
 	SECTION_SERVER,
 	SECTION_ROUTE,
+	SECTION_TLS,
 	SECTION_SKIP,		/* after a bad header: keys are ignored */
 };
 
@@ -759,18 +769,6 @@ set_log_level(struct ctx *c, const struct key *k, const char *value, void *dst)
 	return -1;
 }
 
-static int
-word_in(const char *w, size_t len, const char *const *list, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++) {
-		if (strlen(list[i]) == len && memcmp(list[i], w, len) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 static in_port_t
 listen_port(const struct config_listen *l)
 {
@@ -779,39 +777,75 @@ listen_port(const struct config_listen *l)
 	return ntohs(((const struct sockaddr_in6 *)&l->addr)->sin6_port);
 }
 
+/* The words after a listen address: "tls", "proxy_protocol", once each. */
+static int
+listen_options_parse(struct ctx *c, const struct key *k, const char *rest,
+    bool *tls, bool *pp)
+{
+	size_t	i;
+	bool	*flag;
+
+	*tls = *pp = false;
+	for (;;) {
+		while (*rest == ' ' || *rest == '\t')
+			rest++;
+		if (*rest == '\0')
+			return 0;
+		i = strcspn(rest, " \t");
+		if (i == 3 && memcmp(rest, "tls", 3) == 0)
+			flag = tls;
+		else if (i == 14 && memcmp(rest, "proxy_protocol", 14) == 0)
+			flag = pp;
+		else {
+			conf_error(c, c->line, "%s: unexpected '%s' after the "
+			    "address, expected the options tls or proxy_protocol "
+			    "(one address per line; comments start with ' ;')",
+			    k->name, rest);
+			return -1;
+		}
+		if (*flag) {
+			conf_error(c, c->line, "%s: option '%.*s' given twice",
+			    k->name, (int)i, rest);
+			return -1;
+		}
+		*flag = true;
+		rest += i;
+	}
+}
+
 static int
 set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 {
 	struct config		*cfg = dst;
 	struct config_listen	 l, *ls, *o;
-	const char		*rest;
 	char			*addr, why[PATH_MAX + 32];
 	size_t			 len, i;
+	bool			 tls, pp;
+
+	memset(&l, 0, sizeof(l));
 
 	c->listen_lines++;
 
-	/* "ADDRESS [OPTION ...]": options are for later versions. */
+	/* "ADDRESS [OPTION ...]" */
 	len = strcspn(value, " \t");
-	for (rest = value + len; *rest == ' ' || *rest == '\t'; rest++)
-		/* nothing */;
-	if (*rest != '\0') {
-		i = strcspn(rest, " \t");
-		if (word_in(rest, i, listen_options, nitems(listen_options)))
-			conf_error(c, c->line, "%s option '%.*s' is not "
-			    "supported by this build yet", k->name, (int)i, rest);
-		else
-			conf_error(c, c->line, "%s: unexpected '%s' after the "
-			    "address (one address per line; comments start with "
-			    "' ;')", k->name, rest);
+	if (listen_options_parse(c, k, value + len, &l.tls, &l.proxy_protocol) == -1)
 		return -1;
-	}
-	if ((addr = strdup(value)) == NULL) {
+	if ((addr = strndup(value, len)) == NULL) {
 		c->nomem = 1;
 		return -1;
 	}
+	tls = l.tls;
+	pp = l.proxy_protocol;
 	if (listen_parse(addr, &l, why, sizeof(why)) == -1) {
-		conf_error(c, c->line, "%s: %s, got '%s'", k->name, why, value);
+		conf_error(c, c->line, "%s: %s, got '%s'", k->name, why, addr);
 		free(addr);
+		return -1;
+	}
+	l.tls = tls;
+	l.proxy_protocol = pp;
+	free(addr);
+	if ((addr = strdup(value)) == NULL) {
+		c->nomem = 1;
 		return -1;
 	}
 	/* Port 0 twice is two different ephemeral ports, not a duplicate. */
@@ -1096,6 +1130,174 @@ fail:
 	return -1;
 }
 
+/* A file name or an OpenSSL list: any non-empty value, kept with its line. */
+static int
+set_string(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	struct config_str	*str = dst;
+	char			*v;
+
+	if (*value == '\0') {
+		conf_error(c, c->line, "%s: expected a value", k->name);
+		return -1;
+	}
+	if ((v = strdup(value)) == NULL) {
+		c->nomem = 1;
+		return -1;
+	}
+	free(str->v);
+	str->v = v;
+	str->line = c->line;
+	return 0;
+}
+
+/* "TLSv1.2 TLSv1.3" (spaces or commas): the range from the lowest to the highest. */
+static int
+set_tls_protocols(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	struct config_tls	*t = dst;
+	const char		*p = value;
+	size_t			 len;
+	int			 v, lo = 0, hi = 0;
+
+	for (;;) {
+		p += strspn(p, " \t,");
+		if (*p == '\0')
+			break;
+		len = strcspn(p, " \t,");
+		if (len == 7 && strncmp(p, "TLSv1.2", 7) == 0)
+			v = CONFIG_TLS12;
+		else if (len == 7 && strncmp(p, "TLSv1.3", 7) == 0)
+			v = CONFIG_TLS13;
+		else {
+			conf_error(c, c->line, "%s: expected TLSv1.2 and/or "
+			    "TLSv1.3 (older versions are not offered), got '%.*s'",
+			    k->name, (int)len, p);
+			return -1;
+		}
+		if (lo == 0 || v < lo)
+			lo = v;
+		if (v > hi)
+			hi = v;
+		p += len;
+	}
+	if (lo == 0) {
+		conf_error(c, c->line, "%s: expected TLSv1.2 and/or TLSv1.3",
+		    k->name);
+		return -1;
+	}
+	t->min_version = lo;
+	t->max_version = hi;
+	return 0;
+}
+
+int
+config_parse_cidr(const char *s, size_t len, struct config_cidr *out)
+{
+	char		 buf[INET6_ADDRSTRLEN + 8], *slash;
+	uint64_t	 prefix;
+	const char	*end;
+	unsigned	 max, i;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	memset(out, 0, sizeof(*out));
+	if ((slash = strchr(buf, '/')) != NULL)
+		*slash = '\0';
+	if (inet_pton(AF_INET, buf, out->addr) == 1) {
+		out->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+		out->family = AF_INET6;
+		max = 128;
+	} else
+		return -1;
+	out->prefix = max;
+	if (slash != NULL) {
+		if (parse_u64(slash + 1, &prefix, &end) == -1 || *end != '\0' ||
+		    prefix > max)
+			return -1;
+		out->prefix = (unsigned)prefix;
+	}
+	/* Host bits must be zero: "10.1.2.3/8" is more likely a typo than meant. */
+	for (i = out->prefix; i < max; i++)
+		if (out->addr[i / 8] & (0x80 >> (i % 8)))
+			return -1;
+	return 0;
+}
+
+bool
+config_cidr_match(const struct config_cidr *list, size_t n, int family,
+    const void *addr)
+{
+	static const uint8_t	 mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
+	const uint8_t		*a = addr;
+	size_t			 i;
+	unsigned		 bits, full;
+
+	/* A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d. */
+	if (family == AF_INET6 && memcmp(a, mapped, 12) == 0) {
+		family = AF_INET;
+		a += 12;
+	}
+	for (i = 0; i < n; i++) {
+		if (list[i].family != family)
+			continue;
+		full = list[i].prefix / 8;
+		bits = list[i].prefix % 8;
+		if (memcmp(list[i].addr, a, full) != 0)
+			continue;
+		if (bits != 0 && ((list[i].addr[full] ^ a[full]) & (0xff00 >> bits) & 0xff))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+/* "127.0.0.1, 10.0.0.0/8, ::1, fd00::/8" */
+static int
+set_trusted_proxies(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	struct config		*cfg = dst;
+	struct config_cidr	*list = NULL, *l;
+	const char		*p = value, *end;
+	size_t			 n = 0, len;
+
+	for (;;) {
+		p += strspn(p, " \t");
+		len = strcspn(p, ",");
+		end = p + len;
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if ((l = realloc(list, (n + 1) * sizeof(*l))) == NULL) {
+			c->nomem = 1;
+			goto fail;
+		}
+		list = l;
+		if (config_parse_cidr(p, (size_t)(end - p), &list[n]) == -1) {
+			conf_error(c, c->line, "%s: expected comma-separated "
+			    "addresses or networks like 127.0.0.1, 10.0.0.0/8, "
+			    "fd00::/8 (host bits zero), got '%.*s'", k->name,
+			    (int)(end - p), p);
+			goto fail;
+		}
+		n++;
+		p += len;
+		if (*p == '\0')
+			break;
+		p++;
+	}
+	free(cfg->trusted_proxies);
+	cfg->trusted_proxies = list;
+	cfg->ntrusted_proxies = n;
+	return 0;
+fail:
+	free(list);
+	return -1;
+}
+
 /*
  * Sections.
  */
@@ -1201,6 +1403,15 @@ start_section(struct ctx *c, char *p)
 
 	if (strcmp(name, "server") == 0)
 		c->section = SECTION_SERVER;
+	else if (strcmp(name, "tls") == 0) {
+		if (c->cfg->tls.line != 0)
+			conf_error(c, c->line, "duplicate [tls] section, the first "
+			    "is on line %d", c->cfg->tls.line);
+		else {
+			c->cfg->tls.line = c->line;
+			c->section = SECTION_TLS;
+		}
+	}
 	else if (strncmp(name, "route", 5) == 0 &&
 	    (name[5] == '\0' || isspace((unsigned char)name[5]))) {
 		for (p = name + 5; isspace((unsigned char)*p); p++)
@@ -1211,8 +1422,8 @@ start_section(struct ctx *c, char *p)
 		else
 			start_route(c, p, strlen(p));
 	} else
-		conf_error(c, c->line, "unknown section [%s], expected [server] "
-		    "or [route /PATH]", name);
+		conf_error(c, c->line, "unknown section [%s], expected [server], "
+		    "[tls] or [route /PATH]", name);
 }
 
 /*
@@ -1696,6 +1907,9 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	case SECTION_SERVER:
 		where = IN_SERVER;
 		break;
+	case SECTION_TLS:
+		where = IN_TLS;
+		break;
 	case SECTION_ROUTE:
 		where = IN_ROUTE;
 		r = &cfg->routes[c->route];
@@ -1708,14 +1922,17 @@ handler(void *arg, const char *section, const char *name, const char *value)
 
 	if ((k = key_find(name)) == NULL) {
 		if (r == NULL)
-			conf_error(c, c->line, "unknown key '%s' in [server]",
-			    name);
+			conf_error(c, c->line, "unknown key '%s' in [%s]",
+			    name, where == IN_TLS ? "tls" : "server");
 		else
 			add_option(c, r, name, value); /* judged at the end */
 		return 1;
 	}
 	if ((k->where & where) == 0) {
-		if (r == NULL)
+		if (where == IN_TLS || k->where == IN_TLS)
+			conf_error(c, c->line, "%s: not valid in [%s]", name,
+			    where == IN_TLS ? "tls" : r != NULL ? "route" : "server");
+		else if (r == NULL)
 			conf_error(c, c->line, "%s: only valid in a "
 			    "[route /PATH] section, not in [server]", name);
 		else
@@ -1754,6 +1971,33 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	return 1;
 }
 
+/* TLS listeners need a [tls] with a key pair; a [tls] needs both files. */
+static void
+finish_tls(struct ctx *c)
+{
+	struct config		*cfg = c->cfg;
+	struct config_tls	*t = &cfg->tls;
+	size_t			 i;
+
+	for (i = 0; i < cfg->nlistens; i++) {
+		if (cfg->listens[i].tls && t->line == 0)
+			conf_error(c, cfg->listens[i].line, "listen: option 'tls' "
+			    "needs a [tls] section with certificate and private_key");
+		if (cfg->listens[i].proxy_protocol && cfg->ntrusted_proxies == 0)
+			conf_error(c, cfg->listens[i].line, "listen: option "
+			    "'proxy_protocol' needs trusted_proxies in [server] "
+			    "(the PROXY header is only accepted from them)");
+	}
+	if (t->line == 0)
+		return;
+	if (t->certificate.v == NULL)
+		conf_error(c, t->line, "[tls]: certificate: missing, expected "
+		    "'certificate = /path/to/cert.pem'");
+	if (t->private_key.v == NULL)
+		conf_error(c, t->line, "[tls]: private_key: missing, expected "
+		    "'private_key = /path/to/key.pem'");
+}
+
 /* Checks that need the whole file: every route sees the final [server]. */
 static void
 finish(struct ctx *c)
@@ -1767,6 +2011,7 @@ finish(struct ctx *c)
 	if (c->listen_lines == 0)
 		conf_error_in(c, 0, 0, "listen: missing, at least one 'listen = "
 		    "ADDRESS:PORT' is required in [server]");
+	finish_tls(c);
 
 	for (i = 0; i < cfg->nroutes; i++) {
 		r = &cfg->routes[i];
@@ -1827,6 +2072,9 @@ parse(struct ctx *c, struct config_errors *errs)
 	cfg->limits.max_frame_size = CONFIG_DEFAULT_MAX_FRAME_SIZE;
 	cfg->limits.max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;
 	cfg->limits.max_output_buffer = CONFIG_DEFAULT_MAX_OUTPUT_BUFFER;
+	cfg->proxy_protocol_timeout_ms = CONFIG_DEFAULT_PROXY_PROTOCOL_TIMEOUT_MS;
+	cfg->tls.min_version = CONFIG_TLS12;
+	cfg->tls.max_version = CONFIG_TLS13;
 	c->cfg = cfg;
 
 	/* The main file is files[0]; text in memory is known by its name. */
@@ -1988,6 +2236,62 @@ dump_value(const struct key *k, const void *src, char *buf, size_t len)
 	return buf;
 }
 
+/* trusted_proxies as written back: "127.0.0.1/32, ::1/128". malloc'd. */
+static char *
+fmt_cidrs(const struct config *cfg)
+{
+	const struct config_cidr	*cd;
+	char				*out, addr[INET6_ADDRSTRLEN];
+	size_t				 i, len = 0, cap;
+
+	cap = cfg->ntrusted_proxies * (INET6_ADDRSTRLEN + 8) + 1;
+	if ((out = malloc(cap)) == NULL)
+		return NULL;
+	out[0] = '\0';
+	for (i = 0; i < cfg->ntrusted_proxies; i++) {
+		cd = &cfg->trusted_proxies[i];
+		if (inet_ntop(cd->family, cd->addr, addr, sizeof(addr)) == NULL)
+			snprintf(addr, sizeof(addr), "?");
+		len += snprintf(out + len, cap - len, "%s%s/%u", i ? ", " : "", addr,
+		    cd->prefix);
+	}
+	return out;
+}
+
+/* [tls], when the config has one. */
+static void
+dump_tls(FILE *f, const struct config *cfg)
+{
+	const struct key	*k;
+	const struct config_str	*str;
+	char			 where[2 * PATH_MAX + 64], val[32];
+	size_t			 i;
+
+	if (cfg->tls.line == 0)
+		return;
+	fprintf(f, "\n[tls]\n");
+	for (i = 0; i < nitems(keys); i++) {
+		k = &keys[i];
+		if ((k->where & IN_TLS) == 0)
+			continue;
+		dump_origin(&cfg->origin[i], where, sizeof(where));
+		if (k->set == set_tls_protocols) {
+			snprintf(val, sizeof(val), "%s%s%s",
+			    cfg->tls.min_version <= CONFIG_TLS12 ? "TLSv1.2" : "",
+			    cfg->tls.min_version <= CONFIG_TLS12 &&
+			    cfg->tls.max_version >= CONFIG_TLS13 ? " " : "",
+			    cfg->tls.max_version >= CONFIG_TLS13 ? "TLSv1.3" : "");
+			dump_key(f, 0, k->name, val, where);
+			continue;
+		}
+		str = (const struct config_str *)((const char *)cfg + k->off);
+		if (str->v == NULL)
+			dump_key(f, 1, k->name, "", where);
+		else
+			dump_key(f, 0, k->name, str->v, where);
+	}
+}
+
 static void
 dump_server(FILE *f, const struct config *cfg)
 {
@@ -2027,6 +2331,20 @@ dump_server(FILE *f, const struct config *cfg)
 				dump_key(f, 1, k->name, "", where);
 			else
 				dump_key(f, 0, k->name, *(char *const *)src, where);
+			continue;
+		}
+		if (k->set == set_trusted_proxies) {
+			dump_origin(&cfg->origin[i], where, sizeof(where));
+			if (cfg->ntrusted_proxies == 0)
+				dump_key(f, 1, k->name, "", where);
+			else {
+				char *list = fmt_cidrs(cfg);
+
+				if (list == NULL)
+					continue;
+				dump_key(f, 0, k->name, list, where);
+				free(list);
+			}
 			continue;
 		}
 		if (k->set == set_bool) {
@@ -2126,6 +2444,7 @@ config_dump(const struct config *cfg)
 	}
 	fprintf(f, "\n");
 	dump_server(f, cfg);
+	dump_tls(f, cfg);
 	for (i = 0; i < cfg->nroutes && !bad; i++) {
 		fprintf(f, "\n");
 		bad = dump_route(f, &cfg->routes[i]) == -1;
@@ -2171,6 +2490,13 @@ config_free(struct config *cfg)
 	for (i = 0; i < cfg->nfiles; i++)
 		free(cfg->files[i].path);
 	free(cfg->files);
+	free(cfg->tls.certificate.v);
+	free(cfg->tls.private_key.v);
+	free(cfg->tls.chain.v);
+	free(cfg->tls.ciphers.v);
+	free(cfg->tls.ciphersuites.v);
+	free(cfg->tls.groups.v);
+	free(cfg->trusted_proxies);
 	free(cfg->file);
 	free(cfg->user);
 	free(cfg->group);

@@ -51,6 +51,42 @@ struct config_listen {
 	const char		*name;		/* SYSTEMD: points into spec, or NULL */
 	int			 line;
 	const char		*file;		/* where line is */
+	bool			 tls;		/* option "tls": TLS is terminated here */
+	bool			 proxy_protocol; /* option "proxy_protocol" */
+};
+
+/* A string value with the line it came from (for errors found later). */
+struct config_str {
+	char	*v;		/* NULL: not set */
+	int	 line;
+};
+
+/* TLS protocol versions, as on the wire (TLS1_2_VERSION, TLS1_3_VERSION). */
+#define CONFIG_TLS12	0x0303
+#define CONFIG_TLS13	0x0304
+
+/*
+ * [tls]: only paths and names here (config.c is pure); tls.c turns them
+ * into an SSL_CTX and reports unreadable or mismatched files with these
+ * lines.
+ */
+struct config_tls {
+	int			 line;		/* of the [tls] header; 0: no section */
+	struct config_str	 certificate;	/* PEM: the leaf, may be followed by its chain */
+	struct config_str	 private_key;	/* PEM */
+	struct config_str	 chain;		/* PEM: intermediates, optional */
+	struct config_str	 ciphers;	/* TLS 1.2 cipher list, optional */
+	struct config_str	 ciphersuites;	/* TLS 1.3 suites, optional */
+	struct config_str	 groups;	/* key exchange groups, optional */
+	int			 min_version;	/* CONFIG_TLS12 by default */
+	int			 max_version;	/* CONFIG_TLS13 by default */
+};
+
+/* One trusted_proxies entry. */
+struct config_cidr {
+	int		family;		/* AF_INET or AF_INET6 */
+	uint8_t		addr[16];	/* network byte order, host bits zero */
+	unsigned	prefix;
 };
 
 struct config_option {		/* a key the daemon does not know, for a plugin */
@@ -103,6 +139,10 @@ struct config {
 	char			*user;		/* privilege drop after binding; NULL: none */
 	char			*group;		/* NULL: the user's primary group */
 	bool			 allow_root;	/* may keep running as root without user */
+	struct config_tls	 tls;
+	struct config_cidr	*trusted_proxies;
+	size_t			 ntrusted_proxies;
+	uint64_t		 proxy_protocol_timeout_ms;
 };
 
 /* One error: "FILE:LINE: message". */
@@ -115,6 +155,7 @@ struct config_errors {
 #define CONFIG_DEFAULT_MAX_CONNECTIONS		10000
 #define CONFIG_DEFAULT_HANDSHAKE_TIMEOUT_MS	10000
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS	10000
+#define CONFIG_DEFAULT_PROXY_PROTOCOL_TIMEOUT_MS	3000
 #define CONFIG_DEFAULT_PING_PERIOD_MS		25000
 #define CONFIG_DEFAULT_TIMEOUT_MS		60000
 #define CONFIG_DEFAULT_CLOSE_TIMEOUT_MS		5000
@@ -166,5 +207,10 @@ int		 config_parse_duration_ms(const char *s, uint64_t *out);
  * sets them).
  */
 int		 config_parse_listen(const char *s, struct config_listen *out);
+/* "10.0.0.0/8", "::1", "fd00::/8" (no prefix: one host); -1 on error. */
+int		 config_parse_cidr(const char *s, size_t len, struct config_cidr *out);
+/* Whether the address (4 or 16 bytes, family AF_INET/AF_INET6) is in the list. */
+bool		 config_cidr_match(const struct config_cidr *list, size_t n, int family,
+		    const void *addr);
 
 #endif

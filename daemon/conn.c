@@ -30,10 +30,13 @@
 #include <wsrouted/plugin.h>
 
 #include "conn.h"
+#include "forwarded.h"
+#include "proxyproto.h"
 #include "handler.h"
 #include "handshake.h"
 #include "log.h"
 #include "route.h"
+#include "tls.h"
 #include "utf8.h"
 
 enum conn_state {
@@ -56,6 +59,11 @@ struct wsr_conn {
 	bool			 close_sent;
 	bool			 close_rcvd;
 	bool			 shut_pending;	/* shutdown(SHUT_WR) once out drains */
+	bool			 tls_done;	/* TLS handshake finished */
+	bool			 tls_want_write; /* SSL_do_handshake/SSL_read wants EV_WRITE */
+	bool			 pp_pending;	/* a PROXY header is expected first */
+	uint16_t		 pp_len;	/* of it, consumed so far into pp_buf */
+	uint8_t			*pp_buf;	/* PP_MAX bytes while pp_pending */
 	uint8_t			 in_cb;
 	short			 ev_flags;
 	uint16_t		 close_code;	/* for on_close and the log */
@@ -81,13 +89,18 @@ struct wsr_conn {
 	char			*query;
 	const char		*subprotocol;	/* owned by the route's config */
 	const char		*end_reason;
-	char			 peer[56];
+	SSL			*ssl;		/* NULL: plain TCP */
+	uint8_t			 peer_family;	/* of the direct peer: AF_INET/AF_INET6, else 0 */
+	uint8_t			 peer_addr[16];
+	char			 peer[56];	/* resolved (trusted proxies) or direct */
 };
 
 static void	conn_event_cb(evutil_socket_t, short, void *);
 static void	conn_release(struct wsr_conn *);
 static int	conn_flush(struct wsr_conn *);
 static void	conn_begin_linger(struct wsr_conn *, uint64_t);
+static void	conn_tls_readable(struct wsr_conn *);
+static void	conn_on_eof(struct wsr_conn *);
 
 /* ---- loop ------------------------------------------------------------- */
 
@@ -148,7 +161,7 @@ conn_update_events(struct wsr_conn *c)
 
 	if (!c->paused)
 		flags |= EV_READ;
-	if (c->out_len > 0)
+	if (c->out_len > 0 || c->tls_want_write)
 		flags |= EV_WRITE;
 	conn_set_events(c, flags);
 }
@@ -161,6 +174,8 @@ conn_schedule(struct wsr_conn *c)
 	switch (c->state) {
 	case ST_HANDSHAKE:
 		at = c->accepted_at + c->loop->handshake_timeout_ms;
+		if (c->pp_pending && c->accepted_at + c->loop->proxy_protocol_timeout_ms < at)
+			at = c->accepted_at + c->loop->proxy_protocol_timeout_ms;
 		break;
 	case ST_OPEN:
 		if (c->lim->timeout_ms > 0)
@@ -244,6 +259,32 @@ conn_check_backpressure(struct wsr_conn *c)
 	}
 }
 
+/* TLS under conn_writev: -1 with errno EAGAIN when nothing could go. */
+static ssize_t
+conn_tls_writev(struct wsr_conn *c, struct iovec *iov, int niov)
+{
+	enum tls_want	want;
+	ssize_t		n;
+
+	n = tls_writev(c->ssl, iov, niov, &want);
+	if (n < 0)
+		errno = EPIPE;
+	else if (n == 0 && want != TLS_OK) {
+		errno = EAGAIN;
+		n = -1;
+	}
+	return n;
+}
+
+/* Our side is done: close_notify first on TLS, then the FIN. */
+static void
+conn_shut_wr(struct wsr_conn *c)
+{
+	if (c->ssl != NULL && c->tls_done)
+		tls_close_notify(c->ssl);
+	shutdown(c->fd, SHUT_WR);
+}
+
 /*
  * Write first: hand the kernel what it takes now and keep only the rest.
  * Returns -1 when the connection is dead.
@@ -264,10 +305,14 @@ conn_writev(struct wsr_conn *c, struct iovec *iov, int niov)
 		return 0;
 	n = 0;
 	if (out_pending(c) == 0) {
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = iov;
-		msg.msg_iovlen = niov;
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (c->ssl != NULL)
+			n = conn_tls_writev(c, iov, niov);
+		else {
+			memset(&msg, 0, sizeof(msg));
+			msg.msg_iov = iov;
+			msg.msg_iovlen = niov;
+			n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				conn_destroy(c, errno == EPIPE || errno == ECONNRESET ?
@@ -365,7 +410,7 @@ conn_begin_linger(struct wsr_conn *c, uint64_t linger_ms)
 	if (out_pending(c) > 0)
 		c->shut_pending = true;
 	else
-		shutdown(c->fd, SHUT_WR);
+		conn_shut_wr(c);
 	conn_update_events(c);
 	conn_schedule(c);
 }
@@ -422,6 +467,31 @@ conn_reject(struct wsr_conn *c, int status, const char *detail)
 
 static void conn_frames_input(struct wsr_conn *, uint8_t *, size_t);
 
+/*
+ * Behind a trusted proxy the client is the one its headers name (see
+ * forwarded.h); from anyone else those headers mean nothing. c->peer is
+ * what logs and handlers (wsr_conn_peer) see from here on.
+ */
+static void
+conn_resolve_peer(struct wsr_conn *c, const struct hs_request *req)
+{
+	const struct config	*cfg = c->loop->routes->cfg;
+	struct fwd_result	 fr;
+	char			 direct[sizeof(c->peer)];
+
+	if (c->peer_family == 0 || cfg->ntrusted_proxies == 0 ||
+	    !config_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, c->peer_family,
+	    c->peer_addr))
+		return;
+	if (!fwd_resolve(req, cfg->trusted_proxies, cfg->ntrusted_proxies, &fr))
+		return;
+	memcpy(direct, c->peer, sizeof(direct));
+	snprintf(c->peer, sizeof(c->peer), "%s", fr.addr);
+	log_info("conn=%llu peer=%s event=forwarded proxy=%s source=%s proto=%s",
+	    (unsigned long long)c->id, c->peer, direct, fr.source,
+	    fr.proto[0] != '\0' ? fr.proto : "-");
+}
+
 static void
 conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, size_t nrest)
 {
@@ -432,6 +502,7 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	size_t				 n, i;
 	int				 sp;
 
+	conn_resolve_peer(c, req);
 	r = route_lookup(c->loop->routes, req->path.p, req->path.len);
 	if (r == NULL) {
 		conn_reject(c, 404, log_escape(path, sizeof(path), req->path.p, req->path.len));
@@ -600,10 +671,24 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 static void
 conn_on_writable(struct wsr_conn *c)
 {
-	ssize_t	n;
+	struct iovec	iov;
+	ssize_t		n;
 
+	if (c->tls_want_write) {
+		/* The TLS layer, not our output, wanted the socket writable. */
+		c->tls_want_write = false;
+		conn_tls_readable(c);
+		if (c->dead)
+			return;
+	}
 	while (out_pending(c) > 0) {
-		n = send(c->fd, c->out + c->out_off, out_pending(c), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (c->ssl != NULL) {
+			iov.iov_base = c->out + c->out_off;
+			iov.iov_len = out_pending(c);
+			n = conn_tls_writev(c, &iov, 1);
+		} else
+			n = send(c->fd, c->out + c->out_off, out_pending(c),
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				break;
@@ -617,7 +702,7 @@ conn_on_writable(struct wsr_conn *c)
 		out_release(c);
 		if (c->shut_pending) {
 			c->shut_pending = false;
-			shutdown(c->fd, SHUT_WR);
+			conn_shut_wr(c);
 		}
 	}
 	conn_check_backpressure(c);
@@ -636,12 +721,183 @@ conn_on_eof(struct wsr_conn *c)
 		conn_destroy(c, c->end_reason != NULL ? c->end_reason : "closed");
 }
 
+/* What was read (plain or decrypted), by state. */
+static void
+conn_input(struct wsr_conn *c, uint8_t *buf, size_t n)
+{
+	c->bytes_in += n;
+	c->last_rx = c->loop->now;
+	switch (c->state) {
+	case ST_HANDSHAKE:
+		conn_handshake_input(c, buf, n);
+		break;
+	case ST_OPEN:
+		conn_frames_input(c, buf, n);
+		break;
+	case ST_LINGER:
+		break;		/* discarded: we are closing */
+	}
+}
+
+/*
+ * The TLS side of conn_on_readable: the handshake first (covered by
+ * handshake_timeout like the HTTP one), then SSL_read. A record is at most
+ * 16 KiB and the buffer is 64 KiB, so one SSL_read takes a whole record and
+ * nothing stays decrypted inside OpenSSL unseen by the event loop; the loop
+ * below still drains SSL_pending() should that ever change.
+ */
+static void
+conn_tls_readable(struct wsr_conn *c)
+{
+	struct loop	*l = c->loop;
+	enum tls_want	 want;
+	const char	*why = NULL;
+	ssize_t		 n;
+	int		 i;
+
+	if (!c->tls_done) {
+		switch (tls_handshake(c->ssl, &why)) {
+		case TLS_OK:
+			c->tls_done = true;
+			log_debug("conn=%llu peer=%s event=tls_established version=%s "
+			    "cipher=%s", (unsigned long long)c->id, c->peer,
+			    tls_version(c->ssl), tls_cipher(c->ssl));
+			break;
+		case TLS_WANT_READ:
+			conn_update_events(c);
+			return;
+		case TLS_WANT_WRITE:
+			c->tls_want_write = true;
+			conn_update_events(c);
+			return;
+		case TLS_EOF:
+			conn_destroy(c, "peer closed during the TLS handshake");
+			return;
+		default:
+			log_info("conn=%llu peer=%s event=tls_error reason=\"%s\"",
+			    (unsigned long long)c->id, c->peer, why != NULL ? why : "");
+			conn_destroy(c, "TLS handshake failed");
+			return;
+		}
+		conn_update_events(c);
+	}
+	for (i = 0; i < 8 && !c->dead && !c->paused; i++) {
+		if ((n = tls_read(c->ssl, l->rbuf, LOOP_READ_BUF, &want, &why)) < 0) {
+			switch (want) {
+			case TLS_WANT_READ:
+				return;
+			case TLS_WANT_WRITE:
+				c->tls_want_write = true;
+				conn_update_events(c);
+				return;
+			case TLS_EOF:
+				conn_on_eof(c);
+				return;
+			default:
+				log_debug("conn=%llu peer=%s event=tls_error reason=\"%s\"",
+				    (unsigned long long)c->id, c->peer, why != NULL ? why : "");
+				conn_destroy(c, errno == ECONNRESET ? "peer reset" : "TLS error");
+				return;
+			}
+		}
+		conn_input(c, l->rbuf, (size_t)n);
+		if (c->dead || SSL_pending(c->ssl) == 0)
+			break;
+	}
+}
+
+static void	format_peer(char *, size_t, const struct sockaddr *);
+
+/*
+ * The PROXY header, before TLS and HTTP. It is peeked at and only its own
+ * bytes are consumed (pp_parse guarantees that NEED_MORE bytes are all
+ * header), so what follows stays in the socket for OpenSSL or recv().
+ */
+static void
+conn_pp_readable(struct wsr_conn *c)
+{
+	struct pp_result	 pr;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+	enum pp_status		 st;
+	char			 direct[sizeof(c->peer)];
+	ssize_t			 n;
+	size_t			 take;
+
+	if (c->pp_buf == NULL && (c->pp_buf = malloc(PP_MAX)) == NULL) {
+		conn_destroy(c, "out of memory");
+		return;
+	}
+	n = recv(c->fd, c->pp_buf + c->pp_len, PP_MAX - c->pp_len, MSG_PEEK);
+	if (n == 0) {
+		conn_destroy(c, "peer closed before the PROXY header");
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			conn_destroy(c, errno == ECONNRESET ? "peer reset" : "read error");
+		return;
+	}
+	st = pp_parse(c->pp_buf, c->pp_len + (size_t)n, &pr);
+	if (st == PP_ERROR) {
+		log_info("conn=%llu peer=%s event=proxy_protocol_error reason=\"%s\"",
+		    (unsigned long long)c->id, c->peer, pr.error);
+		conn_destroy(c, "bad PROXY protocol header");
+		return;
+	}
+	take = st == PP_OK ? pr.len - c->pp_len : (size_t)n;
+	if (recv(c->fd, c->pp_buf + c->pp_len, take, 0) != (ssize_t)take) {
+		conn_destroy(c, "read error");
+		return;
+	}
+	c->pp_len += take;
+	c->bytes_in += take;
+	if (st == PP_NEED_MORE)
+		return;
+	if (pr.family != 0) {
+		memcpy(direct, c->peer, sizeof(direct));
+		if (pr.family == AF_INET) {
+			memset(&sin, 0, sizeof(sin));
+			sin.sin_family = AF_INET;
+			memcpy(&sin.sin_addr, pr.src, 4);
+			sin.sin_port = htons(pr.sport);
+			format_peer(c->peer, sizeof(c->peer), (struct sockaddr *)&sin);
+		} else {
+			memset(&sin6, 0, sizeof(sin6));
+			sin6.sin6_family = AF_INET6;
+			memcpy(&sin6.sin6_addr, pr.src, 16);
+			sin6.sin6_port = htons(pr.sport);
+			format_peer(c->peer, sizeof(c->peer), (struct sockaddr *)&sin6);
+		}
+		/* Forwarded headers are now trusted only if the client is a proxy. */
+		c->peer_family = (uint8_t)pr.family;
+		memcpy(c->peer_addr, pr.src, sizeof(c->peer_addr));
+		log_info("conn=%llu peer=%s event=proxy_protocol version=%d proxy=%s",
+		    (unsigned long long)c->id, c->peer, pr.version, direct);
+	} else
+		log_debug("conn=%llu peer=%s event=proxy_protocol version=%d command=local",
+		    (unsigned long long)c->id, c->peer, pr.version);
+	free(c->pp_buf);
+	c->pp_buf = NULL;
+	c->pp_pending = false;
+	conn_schedule(c);
+}
+
 static void
 conn_on_readable(struct wsr_conn *c)
 {
 	struct loop	*l = c->loop;
 	ssize_t		 n;
 
+	if (c->pp_pending) {
+		conn_pp_readable(c);
+		if (c->dead || c->pp_pending)
+			return;
+	}
+	if (c->ssl != NULL) {
+		conn_tls_readable(c);
+		return;
+	}
 	n = recv(c->fd, l->rbuf, LOOP_READ_BUF, 0);
 	if (n == 0) {
 		conn_on_eof(c);
@@ -653,18 +909,7 @@ conn_on_readable(struct wsr_conn *c)
 		conn_destroy(c, errno == ECONNRESET ? "peer reset" : "read error");
 		return;
 	}
-	c->bytes_in += n;
-	c->last_rx = l->now;
-	switch (c->state) {
-	case ST_HANDSHAKE:
-		conn_handshake_input(c, l->rbuf, n);
-		break;
-	case ST_OPEN:
-		conn_frames_input(c, l->rbuf, n);
-		break;
-	case ST_LINGER:
-		break;		/* discarded: we are closing */
-	}
+	conn_input(c, l->rbuf, (size_t)n);
 }
 
 static void
@@ -697,8 +942,8 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 	c->in_cb++;
 	switch (c->state) {
 	case ST_HANDSHAKE:
-		log_info("conn=%llu peer=%s event=handshake_timeout",
-		    (unsigned long long)c->id, c->peer);
+		log_info("conn=%llu peer=%s event=%s", (unsigned long long)c->id, c->peer,
+		    c->pp_pending ? "proxy_protocol_timeout" : "handshake_timeout");
 		conn_destroy(c, "handshake timeout");
 		break;
 	case ST_OPEN:
@@ -762,6 +1007,13 @@ format_peer(char *out, size_t cap, const struct sockaddr *sa)
 void
 conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen)
 {
+	conn_accept_opts(l, fd, sa, salen, 0);
+}
+
+void
+conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen,
+    unsigned opts)
+{
 	struct wsr_conn	*c;
 	int		 one = 1;
 
@@ -781,6 +1033,13 @@ conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen)
 	c->close_code = WS_CLOSE_ABNORMAL;
 	ws_parser_init(&c->parser);
 	format_peer(c->peer, sizeof(c->peer), sa);
+	if (sa->sa_family == AF_INET) {
+		c->peer_family = AF_INET;
+		memcpy(c->peer_addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		c->peer_family = AF_INET6;
+		memcpy(c->peer_addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
 	c->next = l->conns;
 	c->pprev = &l->conns;
 	if (l->conns != NULL)
@@ -789,6 +1048,33 @@ conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen)
 	l->nconns++;
 	log_debug("conn=%llu peer=%s event=accept", (unsigned long long)c->id, c->peer);
 
+	if (opts & CONN_PROXY) {
+		/* Only a trusted proxy may tell us who the client is. */
+		if (c->peer_family == 0 || !config_cidr_match(l->routes->cfg->trusted_proxies,
+		    l->routes->cfg->ntrusted_proxies, c->peer_family, c->peer_addr)) {
+			log_info("conn=%llu peer=%s event=rejected reason=\"PROXY protocol "
+			    "listener, peer not in trusted_proxies\"", (unsigned long long)c->id,
+			    c->peer);
+			conn_destroy(c, "untrusted peer on a PROXY protocol listener");
+			return;
+		}
+		c->pp_pending = true;
+	}
+	if (opts & CONN_TLS) {
+		/* No 503 over TLS: that would need a handshake first. */
+		if (l->nconns > l->max_connections) {
+			log_info("conn=%llu peer=%s event=rejected reason=\"too many "
+			    "connections\"", (unsigned long long)c->id, c->peer);
+			conn_destroy(c, "too many connections");
+			return;
+		}
+		if (l->tls_ctx == NULL || (c->ssl = tls_conn_new(l->tls_ctx, fd)) == NULL) {
+			log_error("conn=%llu event=accept_failed reason=\"cannot create "
+			    "the TLS session\"", (unsigned long long)c->id);
+			conn_destroy(c, "cannot create the TLS session");
+			return;
+		}
+	}
 	conn_update_events(c);
 	if (l->nconns > l->max_connections) {
 		conn_reject(c, 503, "too many connections");
@@ -826,10 +1112,12 @@ conn_release(struct wsr_conn *c)
 	timer_cancel(&l->wheel, &c->tm);
 	if (c->ev_flags != 0)
 		event_del(&c->ev);
+	SSL_free(c->ssl);
 	close(c->fd);
 	ws_parser_free(&c->parser);
 	out_release(c);
 	free(c->head);
+	free(c->pp_buf);
 	free(c->query);
 	*c->pprev = c->next;
 	if (c->next != NULL)

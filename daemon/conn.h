@@ -38,8 +38,10 @@ struct loop {
 	uint64_t		 next_id;
 	uint64_t		 max_connections;
 	uint64_t		 handshake_timeout_ms;
+	uint64_t		 proxy_protocol_timeout_ms;
 	uint64_t		 linger_ms;	/* for connections without a route */
 	bool			 draining;	/* shutdown: no new connections */
+	struct ssl_ctx_st	*tls_ctx;	/* SSL_CTX for new TLS connections (owned) */
 	void			(*on_drained)(struct loop *);
 
 	/* the write batch of the connection being read (see conn_send) */
@@ -55,6 +57,11 @@ void	loop_free(struct loop *l);
 
 /* Takes ownership of an accepted, non-blocking socket. */
 void	conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen);
+/* Listener options for conn_accept_opts. */
+#define CONN_TLS	0x1	/* TLS handshake (l->tls_ctx) before HTTP */
+#define CONN_PROXY	0x2	/* a PROXY protocol header before anything else */
+void	conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen,
+	    unsigned opts);
 /* Shutdown: close every connection with 1001; l->on_drained runs when none is left. */
 void	conn_drain_all(struct loop *l);
 /* Last resort at exit: drop every connection now. */

@@ -32,6 +32,7 @@ struct listener {
 	struct event		*retry;		/* re-enables accept after EMFILE */
 	char			*spec;
 	int			 passed_fd;	/* socket activation: not ours to close; else -1 */
+	unsigned		 opts;		/* CONN_TLS, CONN_PROXY */
 };
 
 static void
@@ -41,7 +42,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	struct listener	*ls = arg;
 
 	(void)lev;
-	conn_accept(ls->loop, fd, sa, salen);
+	conn_accept_opts(ls->loop, fd, sa, salen, ls->opts);
 }
 
 static void
@@ -126,14 +127,14 @@ fail:
 
 /* Wraps a listening fd in a listener and puts it at the head of *list. */
 static int
-add_listener(struct loop *l, struct listener **list, int fd, const char *spec,
-    int passed, char **cause)
+add_listener(struct loop *l, struct listener **list, int fd,
+    const struct config_listen *cl, int passed, char **cause)
 {
 	struct listener	*ls;
 	unsigned	 flags = LEV_OPT_CLOSE_ON_EXEC;
 
 	if ((ls = calloc(1, sizeof(*ls))) == NULL ||
-	    (ls->spec = strdup(spec)) == NULL) {
+	    (ls->spec = strdup(cl->spec)) == NULL) {
 		free(ls);
 		if (!passed)
 			close(fd);
@@ -142,6 +143,7 @@ add_listener(struct loop *l, struct listener **list, int fd, const char *spec,
 	}
 	ls->loop = l;
 	ls->passed_fd = passed ? fd : -1;
+	ls->opts = (cl->tls ? CONN_TLS : 0) | (cl->proxy_protocol ? CONN_PROXY : 0);
 	ls->next = *list;
 	*list = ls;
 	if (!passed)
@@ -218,7 +220,7 @@ open_systemd(struct loop *l, struct listener **list, const struct listener *othe
 				*cause = NULL;
 			return -1;
 		}
-		if (add_listener(l, list, fd, cl->spec, 1, cause) == -1)
+		if (add_listener(l, list, fd, cl, 1, cause) == -1)
 			return -1;
 		log_info("event=listening listen=%s fd=%d name=%s", cl->spec, fd, name);
 		n++;
@@ -244,7 +246,7 @@ open_one(struct loop *l, struct listener **list, const struct listener *others,
 		return open_systemd(l, list, others, cfg, cl, cause);
 	if ((fd = bind_one(cl, cause)) == -1)
 		return -1;
-	if (add_listener(l, list, fd, cl->spec, 0, cause) == -1)
+	if (add_listener(l, list, fd, cl, 0, cause) == -1)
 		return -1;
 	log_info("event=listening listen=%s", cl->spec);
 	return 0;

@@ -21,6 +21,7 @@
 #include "privdrop.h"
 #include "route.h"
 #include "systemd.h"
+#include "tls.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -73,9 +74,12 @@ print_errors(struct config_errors *errs)
 		fprintf(stderr, "wsrouted: %s\n", errs->msgs[i]);
 }
 
-/* Loads and binds a config: the route table with its handler instances. */
+/*
+ * Loads and binds a config: the route table with its handler instances,
+ * and in *tls the SSL_CTX of its [tls] section (NULL when it has none).
+ */
 static struct route_table *
-load_routes(const char *path, int to_stderr)
+load_routes(const char *path, int to_stderr, SSL_CTX **tls)
 {
 	struct config_errors	 errs = { NULL, 0 };
 	struct config		*cfg;
@@ -99,6 +103,9 @@ load_routes(const char *path, int to_stderr)
 		cause = strdup("out of memory");
 	} else if (handler_bind_routes(t, &cause) == -1) {
 		route_table_unref(t, NULL);
+		t = NULL;
+	} else if (t->cfg->tls.line != 0 && (*tls = tls_ctx_new(t->cfg, &cause)) == NULL) {
+		route_table_unref(t, handler_destroy_instance);
 		t = NULL;
 	}
 	if (t == NULL) {
@@ -138,6 +145,7 @@ apply_server_settings(struct daemon *d, const struct config *cfg)
 {
 	d->loop.max_connections = cfg->max_connections;
 	d->loop.handshake_timeout_ms = cfg->handshake_timeout_ms;
+	d->loop.proxy_protocol_timeout_ms = cfg->proxy_protocol_timeout_ms;
 	d->loop.linger_ms = cfg->limits.close_timeout_ms;
 	d->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
 	log_set_level(cfg->log_level);
@@ -310,6 +318,7 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	struct daemon		*d = arg;
 	struct route_table	*t;
 	char			*cause = NULL;
+	SSL_CTX			*tls = NULL;
 
 	(void)sig;
 	(void)what;
@@ -317,7 +326,7 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	systemd_notify_reloading();
 	log_info("event=reload file=%s", d->config_path);
-	if ((t = load_routes(d->config_path, 0)) == NULL) {
+	if ((t = load_routes(d->config_path, 0, &tls)) == NULL) {
 		reload_failed(d, last_load_error);
 		return;
 	}
@@ -326,12 +335,21 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		reload_failed(d, cause ? cause : "out of memory");
 		free(cause);
 		route_table_unref(t, handler_destroy_instance);
+		SSL_CTX_free(tls);
 		return;
 	}
 	d->reload_error[0] = '\0';
 	warn_identity_change(d->loop.routes->cfg, t->cfg);
 	route_table_unref(d->loop.routes, handler_destroy_instance);
 	d->loop.routes = t;
+	/* New handshakes get the new certificate; open TLS connections hold theirs. */
+	if (tls != NULL) {
+		SSL_CTX_free(d->loop.tls_ctx);
+		d->loop.tls_ctx = tls;
+		log_info("event=tls_reloaded certificate=%s", t->cfg->tls.certificate.v);
+	} else if (d->loop.tls_ctx != NULL)
+		log_warn("event=reload_warning reason=\"no [tls] section: TLS listeners keep "
+		    "the previous certificate until a restart\"");
 	apply_server_settings(d, t->cfg);
 	log_info("event=reloaded routes=%zu listeners=%zu", t->nroutes,
 	    listeners_count(d->listeners));
@@ -352,6 +370,7 @@ main(int argc, char **argv)
 	};
 	struct daemon		 d;
 	struct route_table	*t;
+	SSL_CTX			*tls = NULL;
 	struct event		*sigterm, *sigint, *sighup;
 	struct privdrop		 pd;
 	char			*cause = NULL;
@@ -387,12 +406,13 @@ main(int argc, char **argv)
 	}
 
 	log_init(LOG_LVL_INFO);
-	if ((t = load_routes(d.config_path, 1)) == NULL)
+	if ((t = load_routes(d.config_path, 1, &tls)) == NULL)
 		return 1;
 	if (test_only == 2)
 		return dump_config(t);
 	if (test_only) {
 		printf("wsrouted: configuration file %s test is successful\n", d.config_path);
+		SSL_CTX_free(tls);
 		route_table_unref(t, handler_destroy_instance);
 		return 0;
 	}
@@ -413,6 +433,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	d.loop.routes = t;
+	d.loop.tls_ctx = tls;
 	d.loop.on_drained = on_drained;
 	apply_server_settings(&d, t->cfg);
 	d.shutdown_timer = evtimer_new(d.base, shutdown_timeout_cb, &d);
@@ -457,6 +478,7 @@ main(int argc, char **argv)
 	log_info("event=stopped open=%zu", d.loop.nconns);
 	listeners_close(d.listeners);
 	loop_free(&d.loop);
+	SSL_CTX_free(d.loop.tls_ctx);
 	route_table_unref(d.loop.routes, handler_destroy_instance);
 	event_free(sigterm);
 	event_free(sigint);

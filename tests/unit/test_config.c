@@ -671,6 +671,9 @@ test_reference_config_commented_keys(void **state)
 		if (p[0] == ';' && p[1] >= 'a' && p[1] <= 'z' &&
 		    strstr(p, " = ") != NULL && strstr(p, "subprotocols =\n") == NULL)
 			p++;
+		/* ";[tls]": a disabled section, whose keys follow. */
+		else if (p[0] == ';' && p[1] == '[')
+			p++;
 		n = strlen(p);
 		text = realloc(text, len + n + 1);
 		assert_non_null(text);
@@ -680,6 +683,11 @@ test_reference_config_commented_keys(void **state)
 	fclose(f);
 	cfg = parse_ok(text);
 	assert_string_equal(cfg->routes[0].handler, "echo");
+	assert_non_null(cfg->tls.certificate.v);
+	assert_int_equal(cfg->tls.min_version, CONFIG_TLS12);
+	assert_int_equal(cfg->tls.max_version, CONFIG_TLS13);
+	assert_int_equal(cfg->proxy_protocol_timeout_ms,
+	    CONFIG_DEFAULT_PROXY_PROTOCOL_TIMEOUT_MS);
 	config_free(cfg);
 	free(text);
 }
@@ -881,16 +889,16 @@ test_error_sections(void **state)
 	(void)state;
 	/* The keys of a bad section are skipped, not reported again. */
 	expect_errors(SERVER "[serverz]\nlisten = x\n",
-	    NAME ":3: unknown section [serverz], expected [server] or "
+	    NAME ":3: unknown section [serverz], expected [server], [tls] or "
 	    "[route /PATH]");
 	expect_errors(SERVER "[Server]\n",
-	    NAME ":3: unknown section [Server], expected [server] or "
+	    NAME ":3: unknown section [Server], expected [server], [tls] or "
 	    "[route /PATH]");
 	expect_errors(SERVER "[routes /x]\n",
-	    NAME ":3: unknown section [routes /x], expected [server] or "
+	    NAME ":3: unknown section [routes /x], expected [server], [tls] or "
 	    "[route /PATH]");
 	expect_errors(SERVER "[]\n",
-	    NAME ":3: unknown section [], expected [server] or [route /PATH]");
+	    NAME ":3: unknown section [], expected [server], [tls] or [route /PATH]");
 	expect_errors(SERVER "[route]\nhandler = echo\n",
 	    NAME ":3: [route]: missing path, expected [route /PATH]");
 	expect_errors(SERVER "[route   ]\n",
@@ -1089,15 +1097,20 @@ test_error_listen(void **state)
 	expect_errors("[server]\nlisten =\n",
 	    NAME ":2: listen: missing ':PORT' after the address, got ''");
 	expect_errors("[server]\nlisten = 127.0.0.1:443 tls\n",
-	    NAME ":2: listen option 'tls' is not supported by this build yet");
+	    NAME ":2: listen: option 'tls' needs a [tls] section with "
+	    "certificate and private_key");
+	expect_errors("[server]\nlisten = 127.0.0.1:443 tls tls\n",
+	    NAME ":2: listen: option 'tls' given twice");
 	expect_errors("[server]\nlisten = 127.0.0.1:80 proxy_protocol\n",
-	    NAME ":2: listen option 'proxy_protocol' is not supported by this "
-	    "build yet");
+	    NAME ":2: listen: option 'proxy_protocol' needs trusted_proxies in "
+	    "[server] (the PROXY header is only accepted from them)");
 	expect_errors("[server]\nlisten = 127.0.0.1:80 127.0.0.1:81\n",
-	    NAME ":2: listen: unexpected '127.0.0.1:81' after the address (one "
+	    NAME ":2: listen: unexpected '127.0.0.1:81' after the address, "
+	    "expected the options tls or proxy_protocol (one "
 	    "address per line; comments start with ' ;')");
 	expect_errors("[server]\nlisten = 127.0.0.1:80 # main\n",
-	    NAME ":2: listen: unexpected '# main' after the address (one "
+	    NAME ":2: listen: unexpected '# main' after the address, "
+	    "expected the options tls or proxy_protocol (one "
 	    "address per line; comments start with ' ;')");
 }
 
@@ -1221,7 +1234,7 @@ test_all_errors_at_once(void **state)
 	    "or 1h, got 'soon'",
 	    NAME ":9: [route /b]: handler: missing, expected e.g. "
 	    "'handler = echo'",
-	    NAME ":10: unknown section [nope], expected [server] or [route /PATH]",
+	    NAME ":10: unknown section [nope], expected [server], [tls] or [route /PATH]",
 	    NAME ":12: max_connections: expected an integer 1..10000000, "
 	    "got 'many'",
 	    NAME ":13: syntax error: expected 'key = value' or '[section]'");
