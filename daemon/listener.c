@@ -149,7 +149,12 @@ add_listener(struct loop *l, struct listener **list, int fd,
 	if (!passed)
 		flags |= LEV_OPT_CLOSE_ON_FREE;
 	ls->retry = evtimer_new(l->base, retry_cb, ls);
-	ls->lev = evconnlistener_new(l->base, accept_cb, ls, flags, -1, fd);
+	/*
+	 * Backlog 0: the socket already listens (with our SOMAXCONN or systemd's
+	 * Backlog=); -1 would make libevent listen() again with 128, and a
+	 * connection burst would then see SYN retries of 1-3 s.
+	 */
+	ls->lev = evconnlistener_new(l->base, accept_cb, ls, flags, 0, fd);
 	if (ls->lev == NULL || ls->retry == NULL) {
 		if (ls->lev == NULL && !passed)
 			close(fd);

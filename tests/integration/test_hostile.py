@@ -5,6 +5,7 @@ while legitimate clients keep being served."""
 import select
 import socket
 import statistics
+import subprocess
 import threading
 import time
 
@@ -114,6 +115,10 @@ def test_slowloris_handshakes_are_cut_and_others_served(daemon_factory):
     n_slow, deadline_s = 1000, 2.0
     wsrtest.raise_nofile(8192)
     d = daemon_factory(quiet(handshake_timeout="2s"))
+    # A burst of connects must fit the listen backlog (libevent's default is 128).
+    ss = subprocess.run(["ss", "-Hltn", "sport = :%d" % d.port], stdout=subprocess.PIPE,
+                        universal_newlines=True, check=True).stdout.split()
+    assert int(ss[2]) >= 1024, "listen backlog %s" % ss[2]
     req, _ = wsrtest.handshake_request()
     slow = []
     for _ in range(n_slow):
