@@ -27,6 +27,8 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include <jansson.h>
+
 #include <wsrouted/plugin.h>
 
 #include "conn.h"
@@ -320,9 +322,10 @@ conn_flush(struct wsr_conn *c)
 }
 
 /*
- * Queues one frame. While c's read batch is open the frame joins the batch
- * (by reference: payloads the parser handed out stay valid until the batch
- * is flushed); otherwise it is written at once.
+ * Queues one frame. While c's read batch is open a frame whose payload lies
+ * in the read buffer joins the batch by reference (it stays valid until the
+ * batch is flushed); any other is written at once, behind the batch. So a
+ * caller's data is never referenced after this returns.
  */
 static int
 conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len)
@@ -334,6 +337,22 @@ conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len
 
 	if (c->dead)
 		return -1;
+	/*
+	 * Only the read buffer outlives the handler's call until the batch
+	 * is flushed; anything else a handler hands us (its own memory, a
+	 * reassembled message) is written now, behind the batch.
+	 */
+	if (l->batch_conn == c && len > 0 && ((const uint8_t *)data < l->rbuf ||
+	    (const uint8_t *)data + len > l->rbuf + LOOP_READ_BUF)) {
+		if (conn_flush(c) == -1)
+			return -1;
+		hlen = ws_frame_header(hdr, true, opcode, len, NULL);
+		iov[0].iov_base = hdr;
+		iov[0].iov_len = hlen;
+		iov[1].iov_base = (void *)data;
+		iov[1].iov_len = len;
+		return conn_writev(c, iov, 2);
+	}
 	if (l->batch_conn != c) {
 		hlen = ws_frame_header(hdr, true, opcode, len, NULL);
 		iov[0].iov_base = hdr;
@@ -461,6 +480,12 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	c->wsl.max_message_size = c->lim->max_message_size;
 	c->wsl.expect_masked = true;
 	c->subprotocol = sp >= 0 ? cr->subprotocols[sp] : NULL;
+	if (c->lim->send_buffer > 0) {
+		/* Bounds what the kernel holds for a slow peer (no autotuning). */
+		int sndbuf = (int)c->lim->send_buffer;
+
+		setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	}
 
 	hs_accept_key(req->key.p, req->key.len, accept);
 	if ((n = hs_build_101(resp, sizeof(resp), accept, c->subprotocol)) == 0) {
@@ -545,6 +570,48 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 
 /* ---- frames ------------------------------------------------------------ */
 
+/*
+ * The route's `content` rule; on a violation closes c (1003 for a message
+ * type the route does not take, 1007 for text that is not JSON) and returns
+ * false. JSON is checked with jansson, Debian's JSON library: any value at
+ * the top level, the whole message, nothing after it.
+ */
+static bool
+conn_content_ok(struct wsr_conn *c, int opcode, const void *data, size_t len)
+{
+	json_error_t	 err;
+	json_t		*j;
+
+	switch (c->route->conf->content) {
+	case CONTENT_TEXT:
+	case CONTENT_JSON:
+		if (opcode != WS_OP_TEXT) {
+			conn_fail(c, WS_CLOSE_UNSUPPORTED, "binary messages not accepted");
+			return false;
+		}
+		break;
+	case CONTENT_BINARY:
+		if (opcode != WS_OP_BINARY) {
+			conn_fail(c, WS_CLOSE_UNSUPPORTED, "text messages not accepted");
+			return false;
+		}
+		return true;
+	case CONTENT_ANY:
+	default:
+		return true;
+	}
+	if (c->route->conf->content != CONTENT_JSON)
+		return true;
+	if ((j = json_loadb(data, len, JSON_DECODE_ANY, &err)) == NULL) {
+		log_debug("conn=%llu event=invalid_json position=%d error=\"%s\"",
+		    (unsigned long long)c->id, err.position, err.text);
+		conn_fail(c, WS_CLOSE_INVALID_DATA, "message is not JSON");
+		return false;
+	}
+	json_decref(j);
+	return true;
+}
+
 static void
 conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 {
@@ -564,6 +631,11 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 		switch (t) {
 		case WS_EV_MESSAGE:
 			c->msgs_in++;
+			if (r->conf->content != CONTENT_ANY &&
+			    !conn_content_ok(c, ev.opcode, ev.data, ev.len)) {
+				owned = false;
+				break;
+			}
 			if (r->handler->on_message != NULL)
 				r->handler->on_message(r->instance, c, ev.opcode, ev.data, ev.len);
 			break;
@@ -597,6 +669,17 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 
 /* ---- events ------------------------------------------------------------ */
 
+/* The handler's on_drain: its chance to refill an emptied output queue. */
+static void
+conn_drained(struct wsr_conn *c)
+{
+	struct route	*r = c->route;
+
+	if (c->state == ST_OPEN && c->opened && !c->close_sent && !c->dead &&
+	    r->handler->on_drain != NULL)
+		r->handler->on_drain(r->instance, c);
+}
+
 static void
 conn_on_writable(struct wsr_conn *c)
 {
@@ -619,6 +702,7 @@ conn_on_writable(struct wsr_conn *c)
 			c->shut_pending = false;
 			shutdown(c->fd, SHUT_WR);
 		}
+		conn_drained(c);
 	}
 	conn_check_backpressure(c);
 	conn_update_events(c);
@@ -673,6 +757,10 @@ conn_event_cb(evutil_socket_t fd, short what, void *arg)
 	struct wsr_conn	*c = arg;
 
 	(void)fd;
+	if (c->dead) {		/* see conn_api_leave */
+		conn_release(c);
+		return;
+	}
 	c->loop->now = timer_now_ms();
 	c->in_cb++;
 	if (what & EV_WRITE)
@@ -824,8 +912,8 @@ conn_release(struct wsr_conn *c)
 		l->niov = l->nhdr = 0;
 	}
 	timer_cancel(&l->wheel, &c->tm);
-	if (c->ev_flags != 0)
-		event_del(&c->ev);
+	/* Always: a deferred release may have made ev active (conn_api_leave). */
+	event_del(&c->ev);
 	close(c->fd);
 	ws_parser_free(&c->parser);
 	out_release(c);
@@ -874,14 +962,33 @@ conn_free_all(struct loop *l)
 
 /* ---- plugin.h: what handlers may call ------------------------------------ */
 
+/*
+ * A handler may send to or close a connection other than the one whose
+ * callback it is in (broadcast does). If that fails and kills c, c must not
+ * be freed under the handler's feet (its on_close would run in the middle
+ * of the caller's loop): c's release is deferred to its own event, which
+ * conn_event_cb turns into conn_release.
+ */
+static void
+conn_api_leave(struct wsr_conn *c)
+{
+	if (--c->in_cb == 0 && c->dead)
+		event_active(&c->ev, EV_READ, 0);
+}
+
 int
 wsr_send(struct wsr_conn *c, int opcode, const void *data, size_t len)
 {
+	int	rv;
+
 	if (c == NULL || c->dead || c->state != ST_OPEN || c->close_sent)
 		return -1;
 	if (opcode != WSR_TEXT && opcode != WSR_BINARY)
 		return -1;
-	return conn_send_frame(c, opcode, data, len);
+	c->in_cb++;
+	rv = conn_send_frame(c, opcode, data, len);
+	conn_api_leave(c);
+	return rv;
 }
 
 void
@@ -893,7 +1000,15 @@ wsr_close(struct wsr_conn *c, int code, const char *reason)
 	    code == 1009 || code == 1010))
 		code = WS_CLOSE_INTERNAL;
 	c->end_reason = "closed by handler";
+	c->in_cb++;
 	conn_send_close(c, code, reason);
+	conn_api_leave(c);
+}
+
+size_t
+wsr_conn_pending(const struct wsr_conn *c)
+{
+	return c != NULL ? out_pending(c) : 0;
 }
 
 const char *

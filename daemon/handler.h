@@ -14,12 +14,20 @@ struct route_table;
 struct route;
 
 extern const struct wsr_handler handler_echo;
+extern const struct wsr_handler handler_broadcast;
+
+#ifndef PLUGINDIR
+#define PLUGINDIR	"/usr/lib/wsrouted"
+#endif
 
 /* The built-in handler called name, or NULL. */
 const struct wsr_handler *handler_find(const char *name);
 
 /*
  * Binds every route of t to its handler and creates one instance per route.
+ * "plugin:NAME" handlers are loaded from plugin_dir/NAME.so (dlopen keeps one
+ * copy per process however many routes name it) and export the symbol
+ * `wsr_handler`, a struct wsr_handler.
  * On failure returns -1 with a malloc'd "FILE:LINE: message" in *cause and
  * leaves no instance behind.
  */

@@ -11,6 +11,31 @@
  *
  * Versioning: WSR_PLUGIN_ABI changes whenever this header changes
  * incompatibly; the daemon refuses a handler built against another ABI.
+ * `abi` stays the first member of struct wsr_handler in every version.
+ *
+ * Writing a plugin (see plugins/ in the source tree for two models):
+ *
+ *   #include <wsrouted/plugin.h>
+ *   static void on_message(void *self, struct wsr_conn *c, int op,
+ *       const void *data, size_t len) { wsr_send(c, op, data, len); }
+ *   WSR_PLUGIN const struct wsr_handler wsr_handler = {
+ *       .abi = WSR_PLUGIN_ABI, .name = "myecho", .on_message = on_message,
+ *   };
+ *
+ *   cc -shared -fPIC $(pkg-config --cflags wsrouted-plugin) -o myecho.so myecho.c
+ *
+ * and in the config:  [route /x]  handler = plugin:myecho  (the daemon loads
+ * plugin_dir/myecho.so once per configuration, with RTLD_NOW|RTLD_LOCAL).
+ * Keys of the [route] section that the daemon does not know reach create()
+ * as options, in file order; create() must reject the ones it does not know
+ * (a config error: `wsrouted -t` shows it, a reload keeps the old config).
+ * A cause beginning with "KEY:" (an option's key) points at that option's
+ * line. The daemon exports only the wsr_* functions below to plugins.
+ *
+ * Lifetime: a struct wsr_conn pointer is valid from on_open until on_close
+ * returns, and must not be kept past it. A route's instance (create's
+ * result) lives until the last connection using it has closed, so a config
+ * reload never pulls an instance from under open connections.
  */
 #ifndef WSROUTED_PLUGIN_H
 #define WSROUTED_PLUGIN_H
@@ -28,6 +53,9 @@ extern "C" {
 #else
 #define WSR_API
 #endif
+
+/* Marks the one symbol a plugin exports: `wsr_handler`. */
+#define WSR_PLUGIN	WSR_API
 
 /* Message opcodes, as on the wire. */
 #define WSR_TEXT	0x1
@@ -64,12 +92,31 @@ struct wsr_handler {
 			    const void *data, size_t len);
 	/* The connection is gone (code as received or sent, 1006 if none). */
 	void		 (*on_close)(void *self, struct wsr_conn *c, int code);
+	/*
+	 * Optional: everything queued for c has been handed to the kernel
+	 * (wsr_conn_pending(c) is 0 again after having been non-zero). A
+	 * handler that sends faster than a peer reads keeps its own bounded
+	 * queue and refills from here, instead of letting the daemon buffer.
+	 */
+	void		 (*on_drain)(void *self, struct wsr_conn *c);
 };
 
-/* Queues a message; 0 on success, -1 if the connection is closing or closed. */
+/*
+ * Sends a whole message (WSR_TEXT, which must be UTF-8, or WSR_BINARY); 0 on
+ * success, -1 if the connection is closing or closed. data is not referenced
+ * after the call returns: what the kernel does not take at once is copied.
+ * Safe on any connection of the loop, not only the one whose callback runs
+ * (a failure there never frees that connection during the call).
+ */
 WSR_API int	 wsr_send(struct wsr_conn *c, int opcode, const void *data, size_t len);
 /* Starts the closing handshake with code (1000, 1001, 1003, 1008, 1011, 3000-4999). */
 WSR_API void	 wsr_close(struct wsr_conn *c, int code, const char *reason);
+
+/*
+ * Bytes queued for c that the kernel has not taken yet (0: the next
+ * wsr_send goes straight to the socket).
+ */
+WSR_API size_t	 wsr_conn_pending(const struct wsr_conn *c);
 
 WSR_API const char *wsr_conn_path(const struct wsr_conn *c);	/* "/echo" */
 WSR_API const char *wsr_conn_query(const struct wsr_conn *c);	/* after '?', or NULL */
@@ -79,8 +126,13 @@ WSR_API unsigned long long wsr_conn_id(const struct wsr_conn *c);
 WSR_API void	*wsr_conn_data(const struct wsr_conn *c);
 WSR_API void	 wsr_conn_set_data(struct wsr_conn *c, void *data);
 
+/* Logs one line (c may be NULL); the daemon adds conn, peer and route. */
+#if defined(__GNUC__)
 WSR_API void	 wsr_log(const struct wsr_conn *c, int level, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
+#else
+WSR_API void	 wsr_log(const struct wsr_conn *c, int level, const char *fmt, ...);
+#endif
 
 #ifdef __cplusplus
 }
