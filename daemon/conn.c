@@ -81,6 +81,8 @@ struct wsr_conn {
 	size_t			 out_len;
 	size_t			 out_cap;
 	char			*query;
+	char			*hdrs;		/* plugins: "name\0value\0" × nhdrs */
+	size_t			 nhdrs;
 	const char		*subprotocol;	/* owned by the route's config */
 	const char		*end_reason;
 	char			 peer[56];
@@ -441,6 +443,31 @@ conn_reject(struct wsr_conn *c, int status, const char *detail)
 
 static void conn_frames_input(struct wsr_conn *, uint8_t *, size_t);
 
+/* A copy of the request headers for wsr_conn_header, in one block. */
+static int
+conn_keep_headers(struct wsr_conn *c, const struct hs_request *req)
+{
+	size_t	 i, need = 0;
+	char	*p;
+
+	for (i = 0; i < req->nheaders; i++)
+		need += req->headers[i].name.len + req->headers[i].value.len + 2;
+	if (need == 0)
+		return 0;
+	if ((c->hdrs = p = malloc(need)) == NULL)
+		return -1;
+	for (i = 0; i < req->nheaders; i++) {
+		memcpy(p, req->headers[i].name.p, req->headers[i].name.len);
+		p += req->headers[i].name.len;
+		*p++ = '\0';
+		memcpy(p, req->headers[i].value.p, req->headers[i].value.len);
+		p += req->headers[i].value.len;
+		*p++ = '\0';
+	}
+	c->nhdrs = req->nheaders;
+	return 0;
+}
+
 static void
 conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, size_t nrest)
 {
@@ -473,6 +500,10 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		return;
 	}
 
+	if (r->dl != NULL && conn_keep_headers(c, req) == -1) {
+		conn_reject(c, 500, "out of memory");
+		return;
+	}
 	c->route = r;
 	route_table_ref(r->table);
 	c->lim = &cr->limits;
@@ -919,6 +950,7 @@ conn_release(struct wsr_conn *c)
 	out_release(c);
 	free(c->head);
 	free(c->query);
+	free(c->hdrs);
 	*c->pprev = c->next;
 	if (c->next != NULL)
 		c->next->pprev = c->pprev;
@@ -1033,6 +1065,23 @@ const char *
 wsr_conn_subprotocol(const struct wsr_conn *c)
 {
 	return c->subprotocol;
+}
+
+const char *
+wsr_conn_header(const struct wsr_conn *c, const char *name)
+{
+	const char	*p;
+	size_t		 i;
+
+	if (c == NULL || name == NULL || c->hdrs == NULL)
+		return NULL;
+	for (i = 0, p = c->hdrs; i < c->nhdrs; i++) {
+		if (strcasecmp(p, name) == 0)
+			return p + strlen(p) + 1;
+		p += strlen(p) + 1;
+		p += strlen(p) + 1;
+	}
+	return NULL;
 }
 
 unsigned long long

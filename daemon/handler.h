@@ -20,6 +20,10 @@ extern const struct wsr_handler handler_broadcast;
 #define PLUGINDIR	"/usr/lib/wsrouted"
 #endif
 
+struct event_base;
+/* The loop wsr_timer_* use; arms the timers started before it existed. */
+void	handler_set_event_base(struct event_base *base);
+
 /* The built-in handler called name, or NULL. */
 const struct wsr_handler *handler_find(const char *name);
 

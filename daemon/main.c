@@ -254,6 +254,7 @@ main(int argc, char **argv)
 		log_error("event=startup_failed error=\"cannot create the event loop\"");
 		return 1;
 	}
+	handler_set_event_base(d.base);
 	d.loop.routes = t;
 	d.loop.on_drained = on_drained;
 	apply_server_settings(&d, t->cfg);

@@ -9,6 +9,8 @@
  *   max_users = 100         ; more get 403 at the handshake
  *   max_text = 1000         ; bytes of "text" per message
  *   max_pending = 256KiB    ; a user this far behind is closed with 1008
+ *   presence_ms = 0         ; every N ms, {"type":"presence","users":[...]}
+ *                           ; to everyone (0: never)
  *
  * Protocol. Connect to /chat?nick=NAME (letters, digits, '_' and '-', at
  * most 32; default "user-ID"). Every user receives
@@ -19,8 +21,8 @@
  *
  * What it shows: options validated in create(), per-route state (the user
  * list) and per-connection state (wsr_conn_set_data), JSON built with
- * jansson (never by hand), and bounded memory for slow readers through
- * wsr_conn_pending().
+ * jansson (never by hand), bounded memory for slow readers through
+ * wsr_conn_pending(), a periodic wsr_timer, request headers.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -46,10 +48,13 @@ struct user {
 
 struct chat {
 	double		 rate, burst;
-	unsigned long	 max_users, max_text, max_pending;
+	unsigned long	 max_users, max_text, max_pending, presence_ms;
 	unsigned long	 nusers;
 	struct user	*users;
+	struct wsr_timer *presence;
 };
+
+static void	presence_tick(void *);
 
 static double
 now_s(void)
@@ -94,9 +99,9 @@ chat_create(const struct wsr_option *opts, size_t nopts, char **cause)
 	} keys[] = {
 		{ "rate", 1, 10000 }, { "burst", 1, 10000 },
 		{ "max_users", 1, 1000000 }, { "max_text", 1, 1 << 20 },
-		{ "max_pending", 4096, 1 << 30 },
+		{ "max_pending", 4096, 1 << 30 }, { "presence_ms", 0, 3600000 },
 	};
-	unsigned long	 v[5] = { 5, 10, 100, 1000, 256 * 1024 };
+	unsigned long	 v[6] = { 5, 10, 100, 1000, 256 * 1024, 0 };
 	struct chat	*ch;
 	size_t		 i, k;
 
@@ -106,7 +111,8 @@ chat_create(const struct wsr_option *opts, size_t nopts, char **cause)
 				break;
 		if (k == sizeof(keys) / sizeof(keys[0])) {
 			if (asprintf(cause, "%s: unknown option, the chat plugin "
-			    "takes rate, burst, max_users, max_text, max_pending",
+			    "takes rate, burst, max_users, max_text, max_pending, "
+			    "presence_ms",
 			    opts[i].key) == -1)
 				*cause = NULL;
 			return NULL;
@@ -127,14 +133,28 @@ chat_create(const struct wsr_option *opts, size_t nopts, char **cause)
 	ch->max_users = v[2];
 	ch->max_text = v[3];
 	ch->max_pending = v[4];
+	ch->presence_ms = v[5];
+	if (ch->presence_ms > 0) {
+		/* Started now, armed by the daemon once its loop runs. */
+		if ((ch->presence = wsr_timer_new(presence_tick, ch)) == NULL ||
+		    wsr_timer_start(ch->presence, ch->presence_ms) == -1) {
+			wsr_timer_free(ch->presence);
+			free(ch);
+			*cause = strdup("cannot create the presence timer");
+			return NULL;
+		}
+	}
 	return ch;
 }
 
 static void
 chat_destroy(void *self)
 {
+	struct chat	*ch = self;
+
 	/* The daemon destroys a route only after its last connection closed. */
-	free(self);
+	wsr_timer_free(ch->presence);
+	free(ch);
 }
 
 /* Sends a JSON value to one user; a user too far behind is let go. */
@@ -160,6 +180,24 @@ broadcast(struct chat *ch, json_t *j)
 	for (u = ch->users; u != NULL; u = u->next)
 		send_json(ch, u, text);
 	free(text);
+}
+
+static void
+presence_tick(void *arg)
+{
+	struct chat	*ch = arg;
+	struct user	*u;
+	json_t		*j, *users;
+
+	if (ch->users != NULL && (users = json_array()) != NULL) {
+		for (u = ch->users; u != NULL; u = u->next)
+			json_array_append_new(users, json_string(u->nick));
+		if ((j = json_pack("{s:s, s:o}", "type", "presence", "users", users)) != NULL) {
+			broadcast(ch, j);
+			json_decref(j);
+		}
+	}
+	wsr_timer_start(ch->presence, ch->presence_ms);
 }
 
 static void
@@ -201,6 +239,21 @@ nick_from_query(const struct wsr_conn *c, char *out)
 	return 0;
 }
 
+/* Logs the User-Agent header, shortened and without quotes or backslashes. */
+static void
+log_join(struct wsr_conn *c, const char *nick)
+{
+	const char	*ua = wsr_conn_header(c, "user-agent");
+	char		 buf[81];
+	size_t		 i;
+
+	for (i = 0; ua != NULL && ua[i] != '\0' && i < sizeof(buf) - 1; i++)
+		buf[i] = ua[i] == '"' || ua[i] == '\\' ? '_' : ua[i];
+	buf[i] = '\0';
+	wsr_log(c, WSR_LOG_INFO, "event=chat_join nick=%s user_agent=\"%s\"", nick,
+	    ua != NULL ? buf : "-");
+}
+
 static int
 chat_on_open(void *self, struct wsr_conn *c)
 {
@@ -219,6 +272,7 @@ chat_on_open(void *self, struct wsr_conn *c)
 		free(u);
 		return -1;
 	}
+	log_join(c, u->nick);
 	u->conn = c;
 	u->tokens = ch->burst;
 	u->last = now_s();

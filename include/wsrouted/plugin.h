@@ -24,6 +24,8 @@
  *
  *   cc -shared -fPIC $(pkg-config --cflags wsrouted-plugin) -o myecho.so myecho.c
  *
+ * (In C++: extern "C" WSR_PLUGIN const wsr_handler wsr_handler = { ... };)
+ *
  * and in the config:  [route /x]  handler = plugin:myecho  (the daemon loads
  * plugin_dir/myecho.so once per configuration, with RTLD_NOW|RTLD_LOCAL).
  * Keys of the [route] section that the daemon does not know reach create()
@@ -122,9 +124,29 @@ WSR_API const char *wsr_conn_path(const struct wsr_conn *c);	/* "/echo" */
 WSR_API const char *wsr_conn_query(const struct wsr_conn *c);	/* after '?', or NULL */
 WSR_API const char *wsr_conn_peer(const struct wsr_conn *c);	/* "127.0.0.1:4242" */
 WSR_API const char *wsr_conn_subprotocol(const struct wsr_conn *c); /* or NULL */
+/*
+ * A request header of the upgrade (the first with that name, matched without
+ * regard to case), or NULL. Kept for plugins only (built-ins get NULL), until
+ * on_close returns.
+ */
+WSR_API const char *wsr_conn_header(const struct wsr_conn *c, const char *name);
 WSR_API unsigned long long wsr_conn_id(const struct wsr_conn *c);
 WSR_API void	*wsr_conn_data(const struct wsr_conn *c);
 WSR_API void	 wsr_conn_set_data(struct wsr_conn *c, void *data);
+
+/*
+ * Timers, on the daemon's event loop, so that a plugin never touches the
+ * loop itself. A timer is one-shot: cb(arg) runs once, ms after the last
+ * wsr_timer_start (which re-arms a pending one); start it again from cb for
+ * a periodic one. A timer started in create(), before the daemon's loop
+ * runs, is armed when the loop starts. wsr_timer_free stops it (NULL is
+ * fine); free every timer in on_close or destroy.
+ */
+struct wsr_timer;
+WSR_API struct wsr_timer *wsr_timer_new(void (*cb)(void *arg), void *arg);	/* NULL: no memory */
+WSR_API int	 wsr_timer_start(struct wsr_timer *t, unsigned long long ms);	/* 0 or -1 */
+WSR_API void	 wsr_timer_stop(struct wsr_timer *t);
+WSR_API void	 wsr_timer_free(struct wsr_timer *t);
 
 /* Logs one line (c may be NULL); the daemon adds conn, peer and route. */
 #if defined(__GNUC__)

@@ -185,6 +185,30 @@ def test_chat_end_to_end(daemon_factory):
     alice.expect_close(1003)
 
 
+def test_chat_presence_timer_and_headers(daemon_factory):
+    # The timer is started in create(), before the daemon's loop exists.
+    d = daemon_factory(plugin_config(
+        "[route /chat]\nhandler = plugin:chat\npresence_ms = 200\n"))
+    a = d.connect("/chat?nick=ann", extra=[("User-Agent", 'test "agent" 1.0')])
+    b = d.connect("/chat?nick=ben")
+    for _ in range(20):  # ticks may come before ben's join
+        m = chat_read(a)
+        if m["type"] != "presence":
+            break
+    assert m == {"type": "join", "nick": "ben"}
+    t0 = time.monotonic()
+    got = [chat_read(a), chat_read(a)]
+    assert all(g["type"] == "presence" for g in got), got
+    assert sorted(got[1]["users"]) == ["ann", "ben"]
+    assert time.monotonic() - t0 < 2.0
+    assert sorted(chat_read(b)["users"]) == ["ann", "ben"]
+    log = d.log_text()
+    assert 'event=chat_join nick=ann user_agent="test _agent_ 1.0"' in log
+    assert 'event=chat_join nick=ben user_agent="-"' in log
+    a.send_close(1000)
+    a.expect_close(1000)
+
+
 def test_bad_nick_is_refused(daemon_factory):
     d = daemon_factory(plugin_config("[route /chat]\nhandler = plugin:chat\n"))
     d.connect("/chat?nick=a%20b", expect=403).close_socket()
