@@ -58,6 +58,7 @@ struct wsr_conn {
 	bool			 close_sent;
 	bool			 close_rcvd;
 	bool			 shut_pending;	/* shutdown(SHUT_WR) once out drains */
+	bool			 has_handle;	/* registered for wsr_handle_* */
 	uint8_t			 in_cb;
 	short			 ev_flags;
 	uint16_t		 close_code;	/* for on_close and the log */
@@ -523,6 +524,12 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		conn_reject(c, 500, "cannot build the 101 answer");
 		return;
 	}
+	/* Before on_open, which may hand the handle to a thread. */
+	if (handle_register(c->id, c) == -1) {
+		conn_reject(c, 500, "out of memory");
+		return;
+	}
+	c->has_handle = true;
 	if (r->handler->on_open != NULL && r->handler->on_open(r->instance, c) != 0) {
 		conn_reject(c, 403, "refused by the handler");
 		return;
@@ -921,6 +928,9 @@ conn_release(struct wsr_conn *c)
 {
 	struct loop	*l = c->loop;
 
+	/* Before on_close: from then on a late wsr_handle_send gets -1. */
+	if (c->has_handle)
+		handle_unregister(c->id);
 	if (c->opened) {
 		if (c->route->handler->on_close != NULL)
 			c->route->handler->on_close(c->route->instance, c, c->close_code);
@@ -1088,6 +1098,12 @@ unsigned long long
 wsr_conn_id(const struct wsr_conn *c)
 {
 	return c->id;
+}
+
+wsr_handle_t
+wsr_conn_handle(const struct wsr_conn *c)
+{
+	return c != NULL ? c->id : 0;
 }
 
 void *

@@ -6,6 +6,8 @@
 #ifndef WSR_HANDLER_H
 #define WSR_HANDLER_H
 
+#include <stdint.h>
+
 #include <wsrouted/plugin.h>
 
 #include "config.h"
@@ -23,6 +25,12 @@ extern const struct wsr_handler handler_broadcast;
 struct event_base;
 /* The loop wsr_timer_* use; arms the timers started before it existed. */
 void	handler_set_event_base(struct event_base *base);
+
+/* Connection handles (xthread.c): the loop side of wsr_handle_*. */
+int	handle_init(struct event_base *base);
+void	handle_shutdown(void);
+int	handle_register(uint64_t id, struct wsr_conn *c);
+void	handle_unregister(uint64_t id);
 
 /* The built-in handler called name, or NULL. */
 const struct wsr_handler *handler_find(const char *name);

@@ -255,6 +255,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	handler_set_event_base(d.base);
+	if (handle_init(d.base) == -1) {
+		log_error("event=startup_failed error=\"cannot create the handle eventfd\"");
+		return 1;
+	}
 	d.loop.routes = t;
 	d.loop.on_drained = on_drained;
 	apply_server_settings(&d, t->cfg);
@@ -284,6 +288,7 @@ main(int argc, char **argv)
 	listeners_close(d.listeners);
 	loop_free(&d.loop);
 	route_table_unref(d.loop.routes, handler_destroy_instance);
+	handle_shutdown();	/* after destroy(): plugin threads are gone */
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);

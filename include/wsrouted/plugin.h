@@ -6,8 +6,9 @@
  * instantiated once per [route] that names it, and it talks back to the
  * daemon only through the wsr_* functions below.
  *
- * Threading: every callback runs on the event loop that owns the
- * connection; the wsr_* functions must be called from inside a callback.
+ * Threading: every callback runs on the daemon's event loop thread; the
+ * wsr_* functions must be called from there (inside a callback), except
+ * wsr_handle_send/wsr_handle_close, which any thread may call.
  *
  * Versioning: WSR_PLUGIN_ABI changes whenever this header changes
  * incompatibly; the daemon refuses a handler built against another ABI.
@@ -133,6 +134,23 @@ WSR_API const char *wsr_conn_header(const struct wsr_conn *c, const char *name);
 WSR_API unsigned long long wsr_conn_id(const struct wsr_conn *c);
 WSR_API void	*wsr_conn_data(const struct wsr_conn *c);
 WSR_API void	 wsr_conn_set_data(struct wsr_conn *c, void *data);
+
+/*
+ * Connection handles: the only way to reach a connection from a plugin's own
+ * threads (or from anywhere outside the connection's callbacks). A handle
+ * is a number, never reused, that outlives its connection safely: once the
+ * connection is closed (from just before on_close runs), every call with it
+ * returns -1. wsr_handle_send copies data and queues it for the daemon's
+ * loop, which sends it with wsr_send; 0 means queued (the connection may
+ * still close before it goes out). -1 also when WSR_HANDLE_QUEUE_MAX bytes
+ * from all threads are already waiting for the loop. Safe from any thread.
+ * (wsr_send/wsr_close themselves are for the loop's callbacks only.)
+ */
+typedef unsigned long long wsr_handle_t;
+#define WSR_HANDLE_QUEUE_MAX	(64u << 20)
+WSR_API wsr_handle_t wsr_conn_handle(const struct wsr_conn *c);
+WSR_API int	 wsr_handle_send(wsr_handle_t h, int opcode, const void *data, size_t len);
+WSR_API int	 wsr_handle_close(wsr_handle_t h, int code, const char *reason);
 
 /*
  * Timers, on the daemon's event loop, so that a plugin never touches the
