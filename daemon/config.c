@@ -62,6 +62,8 @@
 static const char *const builtin_handlers[] = {
 	"echo",
 	"broadcast",
+	"backend",
+	"exec",
 };
 /*
  * Built-ins that take the route's unknown keys as options (their create()
@@ -69,6 +71,8 @@ static const char *const builtin_handlers[] = {
  */
 static const char *const option_handlers[] = {
 	"broadcast",
+	"backend",
+	"exec",
 };
 #define PLUGIN_PREFIX	"plugin:"
 /* A plugin's NAME becomes a file name: plugin_dir/NAME.so. */

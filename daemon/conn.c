@@ -59,6 +59,7 @@ struct wsr_conn {
 	bool			 close_rcvd;
 	bool			 shut_pending;	/* shutdown(SHUT_WR) once out drains */
 	bool			 has_handle;	/* registered for wsr_handle_* */
+	bool			 hpaused;	/* reading stopped by the handler */
 	uint8_t			 in_cb;
 	short			 ev_flags;
 	uint16_t		 close_code;	/* for on_close and the log */
@@ -151,7 +152,7 @@ conn_update_events(struct wsr_conn *c)
 {
 	short	flags = 0;
 
-	if (!c->paused)
+	if (!c->paused && !(c->hpaused && c->state == ST_OPEN))
 		flags |= EV_READ;
 	if (c->out_len > 0)
 		flags |= EV_WRITE;
@@ -477,7 +478,7 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	char				 accept[HS_ACCEPT_LEN + 1], resp[512];
 	char				 path[256];
 	size_t				 n, i;
-	int				 sp;
+	int				 sp, st;
 
 	r = route_lookup(c->loop->routes, req->path.p, req->path.len);
 	if (r == NULL) {
@@ -501,7 +502,8 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		return;
 	}
 
-	if (r->dl != NULL && conn_keep_headers(c, req) == -1) {
+	if ((r->dl != NULL || r->handler == &handler_exec) &&
+	    conn_keep_headers(c, req) == -1) {
 		conn_reject(c, 500, "out of memory");
 		return;
 	}
@@ -530,8 +532,9 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		return;
 	}
 	c->has_handle = true;
-	if (r->handler->on_open != NULL && r->handler->on_open(r->instance, c) != 0) {
-		conn_reject(c, 403, "refused by the handler");
+	if (r->handler->on_open != NULL && (st = r->handler->on_open(r->instance, c)) != 0) {
+		/* plugin.h: 500 and 503 are answered as such, anything else as 403. */
+		conn_reject(c, st == 500 || st == 503 ? st : 403, "refused by the handler");
 		return;
 	}
 	c->opened = true;
@@ -803,7 +806,8 @@ conn_event_cb(evutil_socket_t fd, short what, void *arg)
 	c->in_cb++;
 	if (what & EV_WRITE)
 		conn_on_writable(c);
-	if ((what & EV_READ) && !c->dead && !c->paused)
+	if ((what & EV_READ) && !c->dead && !c->paused &&
+	    !(c->hpaused && c->state == ST_OPEN))
 		conn_on_readable(c);
 	c->in_cb--;
 	if (c->dead)
@@ -1047,6 +1051,15 @@ wsr_close(struct wsr_conn *c, int code, const char *reason)
 	conn_api_leave(c);
 }
 
+void
+wsr_conn_set_reading(struct wsr_conn *c, int on)
+{
+	if (c == NULL || c->dead)
+		return;
+	c->hpaused = !on;
+	conn_update_events(c);
+}
+
 size_t
 wsr_conn_pending(const struct wsr_conn *c)
 {
@@ -1075,6 +1088,13 @@ const char *
 wsr_conn_subprotocol(const struct wsr_conn *c)
 {
 	return c->subprotocol;
+}
+
+size_t
+conn_headers(const struct wsr_conn *c, const char **block)
+{
+	*block = c->hdrs;
+	return c->hdrs != NULL ? c->nhdrs : 0;
 }
 
 const char *

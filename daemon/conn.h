@@ -59,5 +59,7 @@ void	conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 void	conn_drain_all(struct loop *l);
 /* Last resort at exit: drop every connection now. */
 void	conn_free_all(struct loop *l);
+/* The request headers kept for c: n × "name\0value\0" (exec's HTTP_* variables). */
+size_t	conn_headers(const struct wsr_conn *c, const char **block);
 
 #endif

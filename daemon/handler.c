@@ -13,6 +13,8 @@
 static const struct wsr_handler *const builtin_handlers[] = {
 	&handler_echo,
 	&handler_broadcast,
+	&handler_backend,
+	&handler_exec,
 };
 
 #define PLUGIN_PREFIX	"plugin:"

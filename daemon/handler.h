@@ -17,6 +17,8 @@ struct route;
 
 extern const struct wsr_handler handler_echo;
 extern const struct wsr_handler handler_broadcast;
+extern const struct wsr_handler handler_backend;
+extern const struct wsr_handler handler_exec;
 
 #ifndef PLUGINDIR
 #define PLUGINDIR	"/usr/lib/wsrouted"
@@ -25,6 +27,8 @@ extern const struct wsr_handler handler_broadcast;
 struct event_base;
 /* The loop wsr_timer_* use; arms the timers started before it existed. */
 void	handler_set_event_base(struct event_base *base);
+/* That loop, for built-ins that watch descriptors (backend); NULL before it runs. */
+struct event_base *handler_event_base(void);
 
 /* Connection handles (xthread.c): the loop side of wsr_handle_*. */
 int	handle_init(struct event_base *base);

@@ -63,6 +63,12 @@ unwait(struct wsr_timer *t)
 	t->waiting = false;
 }
 
+struct event_base *
+handler_event_base(void)
+{
+	return api_base;
+}
+
 void
 handler_set_event_base(struct event_base *base)
 {

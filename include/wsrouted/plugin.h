@@ -88,7 +88,10 @@ struct wsr_handler {
 	 */
 	void		*(*create)(const struct wsr_option *opts, size_t nopts, char **cause);
 	void		 (*destroy)(void *self);
-	/* A connection was upgraded; non-zero refuses it (the peer sees 403). */
+	/*
+	 * A connection is being upgraded; non-zero refuses it: 503 (e.g. full)
+	 * and 500 are answered as such, any other value as 403.
+	 */
 	int		 (*on_open)(void *self, struct wsr_conn *c);
 	/* A whole message; data is valid until the callback returns. */
 	void		 (*on_message)(void *self, struct wsr_conn *c, int opcode,
@@ -114,6 +117,12 @@ struct wsr_handler {
 WSR_API int	 wsr_send(struct wsr_conn *c, int opcode, const void *data, size_t len);
 /* Starts the closing handshake with code (1000, 1001, 1003, 1008, 1011, 3000-4999). */
 WSR_API void	 wsr_close(struct wsr_conn *c, int code, const char *reason);
+
+/*
+ * Stops (on = 0) or resumes (on = 1) reading from the peer: backpressure for
+ * a handler whose own destination is slow. Pings, timeouts and closing go on.
+ */
+WSR_API void	 wsr_conn_set_reading(struct wsr_conn *c, int on);
 
 /*
  * Bytes queued for c that the kernel has not taken yet (0: the next

@@ -1048,10 +1048,10 @@ test_error_handler(void **state)
 	(void)state;
 	expect_errors(SERVER "[route /p]\nhandler = ecco\n",
 	    NAME ":4: handler: unknown handler 'ecco', expected one of: echo, broadcast, "
-	    "or plugin:NAME");
+	    "backend, exec, or plugin:NAME");
 	expect_errors(SERVER "[route /p]\nhandler =\n",
 	    NAME ":4: handler: unknown handler '', expected one of: echo, broadcast, "
-	    "or plugin:NAME");
+	    "backend, exec, or plugin:NAME");
 	expect_errors(SERVER "[route /p]\ntimeout = 1s\n",
 	    NAME ":3: [route /p]: handler: missing, expected e.g. "
 	    "'handler = echo'");
