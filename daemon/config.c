@@ -64,8 +64,24 @@
 /* Handlers compiled into the daemon (daemon/handlers/, handler.c). */
 static const char *const builtin_handlers[] = {
 	"echo",
+	"broadcast",
+	"backend",
+	"exec",
+};
+/*
+ * Built-ins that take the route's unknown keys as options (their create()
+ * judges them, like a plugin's); for the others an unknown key is a typo.
+ */
+static const char *const option_handlers[] = {
+	"broadcast",
+	"backend",
+	"exec",
 };
 #define PLUGIN_PREFIX	"plugin:"
+/* A plugin's NAME becomes a file name: plugin_dir/NAME.so. */
+#define PLUGIN_NAME_CHARS "abcdefghijklmnopqrstuvwxyz" \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
+#define PLUGIN_NAME_MAX	64
 
 struct ctx;
 struct key;
@@ -113,6 +129,8 @@ SETTER(set_bool);
 SETTER(set_string);
 SETTER(set_tls_protocols);
 SETTER(set_trusted_proxies);
+SETTER(set_content);
+SETTER(set_plugin_dir);
 
 #define CFG(f)	offsetof(struct config, f)
 #define LIM(f)	offsetof(struct limits, f)
@@ -150,6 +168,8 @@ static const struct key keys[] = {
 	{ "ciphersuites",	IN_TLS, 0, set_string, CFG(tls.ciphersuites), 0, 0 },
 	{ "groups",		IN_TLS, 0, set_string, CFG(tls.groups), 0, 0 },
 	{ "protocols",		IN_TLS, 0, set_tls_protocols, CFG(tls), 0, 0 },
+	{ "plugin_dir",		IN_SERVER, 0, set_plugin_dir,
+	  CFG(plugin_dir), 0, 0 },
 
 	{ "ping_period",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
 	  LIM(ping_period_ms), 0, DURATION_MAX_MS },
@@ -163,11 +183,14 @@ static const struct key keys[] = {
 	  LIM(max_message_size), 1, SIZE_MAX_BYTES },
 	{ "max_output_buffer",	IN_SERVER|IN_ROUTE, K_LIMIT, set_size,
 	  LIM(max_output_buffer), 4 * KiB, SIZE_MAX_BYTES },
+	{ "send_buffer",	IN_SERVER|IN_ROUTE, K_LIMIT, set_size,
+	  LIM(send_buffer), 0, 64 * MiB },
 
 	{ "handler",		IN_ROUTE, 0, set_handler,
 	  RTE(handler), 0, 0 },
 	{ "origins",		IN_ROUTE, 0, set_origins, 0, 0, 0 },
 	{ "subprotocols",	IN_ROUTE, 0, set_subprotocols, 0, 0, 0 },
+	{ "content",		IN_ROUTE, 0, set_content, RTE(content), 0, 0 },
 };
 
 _Static_assert(nitems(keys) <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");
@@ -948,9 +971,18 @@ set_handler(struct ctx *c, const struct key *k, const char *value, void *dst)
 			return 0;
 	}
 	if (strncmp(value, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0) {
-		conf_error(c, c->line, "%s: plugin handlers are not supported by "
-		    "this build yet, got '%s'", k->name, value);
-		return -1;
+		const char *name = value + strlen(PLUGIN_PREFIX);
+
+		len = strlen(name);
+		if (len == 0 || len > PLUGIN_NAME_MAX || name[0] == '.' ||
+		    strspn(name, PLUGIN_NAME_CHARS) != len) {
+			conf_error(c, c->line, "%s: bad plugin name in '%s', "
+			    "expected plugin:NAME with NAME made of letters, "
+			    "digits, '_', '-' and '.' (not first), at most %d",
+			    k->name, value, PLUGIN_NAME_MAX);
+			return -1;
+		}
+		return 0;
 	}
 	known[0] = '\0';
 	for (i = 0, len = 0; i < nitems(builtin_handlers); i++) {
@@ -960,9 +992,66 @@ set_handler(struct ctx *c, const struct key *k, const char *value, void *dst)
 			break;
 		len += (size_t)n;
 	}
-	conf_error(c, c->line, "%s: unknown handler '%s', expected one of: %s",
-	    k->name, value, known);
+	conf_error(c, c->line, "%s: unknown handler '%s', expected one of: %s, "
+	    "or plugin:NAME", k->name, value, known);
 	return -1;
+}
+
+static const char *const content_names[] = {
+	[CONTENT_ANY] = "any",
+	[CONTENT_TEXT] = "text",
+	[CONTENT_BINARY] = "binary",
+	[CONTENT_JSON] = "json",
+};
+
+static int
+set_content(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(content_names); i++) {
+		if (strcmp(value, content_names[i]) == 0) {
+			*(enum content *)dst = (enum content)i;
+			return 0;
+		}
+	}
+	conf_error(c, c->line, "%s: expected one of any, text, binary, json, "
+	    "got '%s'", k->name, value);
+	return -1;
+}
+
+static int
+set_plugin_dir(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	char	**dir = dst;
+
+	if (value[0] != '/') {
+		conf_error(c, c->line, "%s: expected an absolute directory, "
+		    "got '%s'", k->name, value);
+		return -1;
+	}
+	free(*dir);
+	if ((*dir = strdup(value)) == NULL) {
+		c->nomem = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether the route's handler takes unknown keys as options. */
+static int
+takes_options(const char *handler)
+{
+	size_t	i;
+
+	if (handler == NULL)
+		return 0;
+	if (strncmp(handler, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0)
+		return 1;
+	for (i = 0; i < nitems(option_handlers); i++)
+		if (strcmp(handler, option_handlers[i]) == 0)
+			return 1;
+	return 0;
 }
 
 static void
@@ -2021,8 +2110,7 @@ finish(struct ctx *c)
 			conf_error_in(c, ov->fidx, r->line, "[route %s]: "
 			    "handler: missing, expected e.g. 'handler = echo'",
 			    r->path);
-		plugin = r->handler != NULL && strncmp(r->handler, PLUGIN_PREFIX,
-		    strlen(PLUGIN_PREFIX)) == 0;
+		plugin = takes_options(r->handler);
 		for (j = 0; !plugin && j < r->noptions; j++) {
 			conf_error_in(c, ov->fidx, r->options[j].line,
 			    "unknown key '%s' in [route %s]", r->options[j].key,
@@ -2347,6 +2435,15 @@ dump_server(FILE *f, const struct config *cfg)
 			}
 			continue;
 		}
+		if (k->set == set_plugin_dir) {
+			/* Unset: the build's directory, shown commented out. */
+			dump_origin(&cfg->origin[i], where, sizeof(where));
+			if (*(char *const *)src == NULL)
+				dump_key(f, 1, k->name, "", "default: the build's plugin directory");
+			else
+				dump_key(f, 0, k->name, *(char *const *)src, where);
+			continue;
+		}
 		if (k->set == set_bool) {
 			dump_key(f, 0, k->name, *(const bool *)src ? "yes" : "no",
 			    dump_origin(&cfg->origin[i], where, sizeof(where)));
@@ -2383,6 +2480,8 @@ dump_route(FILE *f, const struct config_route *r)
 		dump_origin(&r->origin[i], where, sizeof(where));
 		if (k->set == set_handler)
 			dump_key(f, 0, k->name, r->handler, where);
+		else if (k->set == set_content)
+			dump_key(f, 0, k->name, content_names[r->content], where);
 		else if (k->set == set_origins || k->set == set_subprotocols) {
 			if (k->set == set_origins && r->norigins == 0) {
 				dump_key(f, 0, k->name, "*", where);
@@ -2497,6 +2596,7 @@ config_free(struct config *cfg)
 	free(cfg->tls.ciphersuites.v);
 	free(cfg->tls.groups.v);
 	free(cfg->trusted_proxies);
+	free(cfg->plugin_dir);
 	free(cfg->file);
 	free(cfg->user);
 	free(cfg->group);

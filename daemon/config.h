@@ -32,6 +32,7 @@ struct limits {
 	uint64_t	max_frame_size;		/* bytes */
 	uint64_t	max_message_size;	/* bytes */
 	uint64_t	max_output_buffer;	/* bytes queued before we stop reading */
+	uint64_t	send_buffer;		/* SO_SNDBUF at upgrade; 0: kernel autotuning */
 };
 
 /*
@@ -96,15 +97,19 @@ struct config_option {		/* a key the daemon does not know, for a plugin */
 	const char *file;
 };
 
+/* What a route's messages may be ("content ="); checked before the handler. */
+enum content { CONTENT_ANY, CONTENT_TEXT, CONTENT_BINARY, CONTENT_JSON };
+
 struct config_route {
 	char			*path;		/* begins with '/', no '?' */
-	char			*handler;	/* "echo", later "plugin:NAME", … */
+	char			*handler;	/* "echo", "broadcast", "plugin:NAME" */
 	struct limits		 limits;	/* [server] values with this route's overrides */
 	char			**origins;	/* allowlist; norigins == 0 allows all */
 	size_t			 norigins;
 	char			**subprotocols;	/* in server preference order */
 	size_t			 nsubprotocols;
-	struct config_option	*options;	/* unknown keys (only kept for plugin handlers) */
+	enum content		 content;
+	struct config_option	*options;	/* unknown keys (handlers that take options) */
 	size_t			 noptions;
 	int			 line;		/* of the [route …] header */
 	const char		*file;		/* the file it is in */
@@ -122,6 +127,7 @@ struct config {
 	uint64_t		 handshake_timeout_ms;
 	uint64_t		 shutdown_timeout_ms;
 	enum log_level		 log_level;
+	char			*plugin_dir;	/* absolute; NULL: the built-in default */
 	struct limits		 limits;	/* [server] defaults */
 	struct config_route	*routes;
 	size_t			 nroutes;

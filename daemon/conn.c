@@ -27,6 +27,8 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include <jansson.h>
+
 #include <wsrouted/plugin.h>
 
 #include "conn.h"
@@ -64,6 +66,8 @@ struct wsr_conn {
 	bool			 pp_pending;	/* a PROXY header is expected first */
 	uint16_t		 pp_len;	/* of it, consumed so far into pp_buf */
 	uint8_t			*pp_buf;	/* PP_MAX bytes while pp_pending */
+	bool			 has_handle;	/* registered for wsr_handle_* */
+	bool			 hpaused;	/* reading stopped by the handler */
 	uint8_t			 in_cb;
 	short			 ev_flags;
 	uint16_t		 close_code;	/* for on_close and the log */
@@ -87,6 +91,8 @@ struct wsr_conn {
 	size_t			 out_len;
 	size_t			 out_cap;
 	char			*query;
+	char			*hdrs;		/* plugins: "name\0value\0" × nhdrs */
+	size_t			 nhdrs;
 	const char		*subprotocol;	/* owned by the route's config */
 	const char		*end_reason;
 	SSL			*ssl;		/* NULL: plain TCP */
@@ -159,7 +165,7 @@ conn_update_events(struct wsr_conn *c)
 {
 	short	flags = 0;
 
-	if (!c->paused)
+	if (!c->paused && !(c->hpaused && c->state == ST_OPEN))
 		flags |= EV_READ;
 	if (c->out_len > 0 || c->tls_want_write)
 		flags |= EV_WRITE;
@@ -365,9 +371,10 @@ conn_flush(struct wsr_conn *c)
 }
 
 /*
- * Queues one frame. While c's read batch is open the frame joins the batch
- * (by reference: payloads the parser handed out stay valid until the batch
- * is flushed); otherwise it is written at once.
+ * Queues one frame. While c's read batch is open a frame whose payload lies
+ * in the read buffer joins the batch by reference (it stays valid until the
+ * batch is flushed); any other is written at once, behind the batch. So a
+ * caller's data is never referenced after this returns.
  */
 static int
 conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len)
@@ -379,6 +386,22 @@ conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len
 
 	if (c->dead)
 		return -1;
+	/*
+	 * Only the read buffer outlives the handler's call until the batch
+	 * is flushed; anything else a handler hands us (its own memory, a
+	 * reassembled message) is written now, behind the batch.
+	 */
+	if (l->batch_conn == c && len > 0 && ((const uint8_t *)data < l->rbuf ||
+	    (const uint8_t *)data + len > l->rbuf + LOOP_READ_BUF)) {
+		if (conn_flush(c) == -1)
+			return -1;
+		hlen = ws_frame_header(hdr, true, opcode, len, NULL);
+		iov[0].iov_base = hdr;
+		iov[0].iov_len = hlen;
+		iov[1].iov_base = (void *)data;
+		iov[1].iov_len = len;
+		return conn_writev(c, iov, 2);
+	}
 	if (l->batch_conn != c) {
 		hlen = ws_frame_header(hdr, true, opcode, len, NULL);
 		iov[0].iov_base = hdr;
@@ -492,6 +515,31 @@ conn_resolve_peer(struct wsr_conn *c, const struct hs_request *req)
 	    fr.proto[0] != '\0' ? fr.proto : "-");
 }
 
+/* A copy of the request headers for wsr_conn_header, in one block. */
+static int
+conn_keep_headers(struct wsr_conn *c, const struct hs_request *req)
+{
+	size_t	 i, need = 0;
+	char	*p;
+
+	for (i = 0; i < req->nheaders; i++)
+		need += req->headers[i].name.len + req->headers[i].value.len + 2;
+	if (need == 0)
+		return 0;
+	if ((c->hdrs = p = malloc(need)) == NULL)
+		return -1;
+	for (i = 0; i < req->nheaders; i++) {
+		memcpy(p, req->headers[i].name.p, req->headers[i].name.len);
+		p += req->headers[i].name.len;
+		*p++ = '\0';
+		memcpy(p, req->headers[i].value.p, req->headers[i].value.len);
+		p += req->headers[i].value.len;
+		*p++ = '\0';
+	}
+	c->nhdrs = req->nheaders;
+	return 0;
+}
+
 static void
 conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, size_t nrest)
 {
@@ -500,7 +548,7 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	char				 accept[HS_ACCEPT_LEN + 1], resp[512];
 	char				 path[256];
 	size_t				 n, i;
-	int				 sp;
+	int				 sp, st;
 
 	conn_resolve_peer(c, req);
 	r = route_lookup(c->loop->routes, req->path.p, req->path.len);
@@ -525,6 +573,11 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		return;
 	}
 
+	if ((r->dl != NULL || r->handler == &handler_exec) &&
+	    conn_keep_headers(c, req) == -1) {
+		conn_reject(c, 500, "out of memory");
+		return;
+	}
 	c->route = r;
 	route_table_ref(r->table);
 	c->lim = &cr->limits;
@@ -532,14 +585,27 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	c->wsl.max_message_size = c->lim->max_message_size;
 	c->wsl.expect_masked = true;
 	c->subprotocol = sp >= 0 ? cr->subprotocols[sp] : NULL;
+	if (c->lim->send_buffer > 0) {
+		/* Bounds what the kernel holds for a slow peer (no autotuning). */
+		int sndbuf = (int)c->lim->send_buffer;
+
+		setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	}
 
 	hs_accept_key(req->key.p, req->key.len, accept);
 	if ((n = hs_build_101(resp, sizeof(resp), accept, c->subprotocol)) == 0) {
 		conn_reject(c, 500, "cannot build the 101 answer");
 		return;
 	}
-	if (r->handler->on_open != NULL && r->handler->on_open(r->instance, c) != 0) {
-		conn_reject(c, 403, "refused by the handler");
+	/* Before on_open, which may hand the handle to a thread. */
+	if (handle_register(c->id, c) == -1) {
+		conn_reject(c, 500, "out of memory");
+		return;
+	}
+	c->has_handle = true;
+	if (r->handler->on_open != NULL && (st = r->handler->on_open(r->instance, c)) != 0) {
+		/* plugin.h: 500 and 503 are answered as such, anything else as 403. */
+		conn_reject(c, st == 500 || st == 503 ? st : 403, "refused by the handler");
 		return;
 	}
 	c->opened = true;
@@ -616,6 +682,48 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 
 /* ---- frames ------------------------------------------------------------ */
 
+/*
+ * The route's `content` rule; on a violation closes c (1003 for a message
+ * type the route does not take, 1007 for text that is not JSON) and returns
+ * false. JSON is checked with jansson, Debian's JSON library: any value at
+ * the top level, the whole message, nothing after it.
+ */
+static bool
+conn_content_ok(struct wsr_conn *c, int opcode, const void *data, size_t len)
+{
+	json_error_t	 err;
+	json_t		*j;
+
+	switch (c->route->conf->content) {
+	case CONTENT_TEXT:
+	case CONTENT_JSON:
+		if (opcode != WS_OP_TEXT) {
+			conn_fail(c, WS_CLOSE_UNSUPPORTED, "binary messages not accepted");
+			return false;
+		}
+		break;
+	case CONTENT_BINARY:
+		if (opcode != WS_OP_BINARY) {
+			conn_fail(c, WS_CLOSE_UNSUPPORTED, "text messages not accepted");
+			return false;
+		}
+		return true;
+	case CONTENT_ANY:
+	default:
+		return true;
+	}
+	if (c->route->conf->content != CONTENT_JSON)
+		return true;
+	if ((j = json_loadb(data, len, JSON_DECODE_ANY, &err)) == NULL) {
+		log_debug("conn=%llu event=invalid_json position=%d error=\"%s\"",
+		    (unsigned long long)c->id, err.position, err.text);
+		conn_fail(c, WS_CLOSE_INVALID_DATA, "message is not JSON");
+		return false;
+	}
+	json_decref(j);
+	return true;
+}
+
 static void
 conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 {
@@ -635,6 +743,11 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 		switch (t) {
 		case WS_EV_MESSAGE:
 			c->msgs_in++;
+			if (r->conf->content != CONTENT_ANY &&
+			    !conn_content_ok(c, ev.opcode, ev.data, ev.len)) {
+				owned = false;
+				break;
+			}
 			if (r->handler->on_message != NULL)
 				r->handler->on_message(r->instance, c, ev.opcode, ev.data, ev.len);
 			break;
@@ -667,6 +780,17 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 }
 
 /* ---- events ------------------------------------------------------------ */
+
+/* The handler's on_drain: its chance to refill an emptied output queue. */
+static void
+conn_drained(struct wsr_conn *c)
+{
+	struct route	*r = c->route;
+
+	if (c->state == ST_OPEN && c->opened && !c->close_sent && !c->dead &&
+	    r->handler->on_drain != NULL)
+		r->handler->on_drain(r->instance, c);
+}
 
 static void
 conn_on_writable(struct wsr_conn *c)
@@ -704,6 +828,7 @@ conn_on_writable(struct wsr_conn *c)
 			c->shut_pending = false;
 			conn_shut_wr(c);
 		}
+		conn_drained(c);
 	}
 	conn_check_backpressure(c);
 	conn_update_events(c);
@@ -918,11 +1043,16 @@ conn_event_cb(evutil_socket_t fd, short what, void *arg)
 	struct wsr_conn	*c = arg;
 
 	(void)fd;
+	if (c->dead) {		/* see conn_api_leave */
+		conn_release(c);
+		return;
+	}
 	c->loop->now = timer_now_ms();
 	c->in_cb++;
 	if (what & EV_WRITE)
 		conn_on_writable(c);
-	if ((what & EV_READ) && !c->dead && !c->paused)
+	if ((what & EV_READ) && !c->dead && !c->paused &&
+	    !(c->hpaused && c->state == ST_OPEN))
 		conn_on_readable(c);
 	c->in_cb--;
 	if (c->dead)
@@ -1088,6 +1218,9 @@ conn_release(struct wsr_conn *c)
 {
 	struct loop	*l = c->loop;
 
+	/* Before on_close: from then on a late wsr_handle_send gets -1. */
+	if (c->has_handle)
+		handle_unregister(c->id);
 	if (c->opened) {
 		if (c->route->handler->on_close != NULL)
 			c->route->handler->on_close(c->route->instance, c, c->close_code);
@@ -1110,8 +1243,8 @@ conn_release(struct wsr_conn *c)
 		l->niov = l->nhdr = 0;
 	}
 	timer_cancel(&l->wheel, &c->tm);
-	if (c->ev_flags != 0)
-		event_del(&c->ev);
+	/* Always: a deferred release may have made ev active (conn_api_leave). */
+	event_del(&c->ev);
 	SSL_free(c->ssl);
 	close(c->fd);
 	ws_parser_free(&c->parser);
@@ -1119,6 +1252,7 @@ conn_release(struct wsr_conn *c)
 	free(c->head);
 	free(c->pp_buf);
 	free(c->query);
+	free(c->hdrs);
 	*c->pprev = c->next;
 	if (c->next != NULL)
 		c->next->pprev = c->pprev;
@@ -1162,14 +1296,33 @@ conn_free_all(struct loop *l)
 
 /* ---- plugin.h: what handlers may call ------------------------------------ */
 
+/*
+ * A handler may send to or close a connection other than the one whose
+ * callback it is in (broadcast does). If that fails and kills c, c must not
+ * be freed under the handler's feet (its on_close would run in the middle
+ * of the caller's loop): c's release is deferred to its own event, which
+ * conn_event_cb turns into conn_release.
+ */
+static void
+conn_api_leave(struct wsr_conn *c)
+{
+	if (--c->in_cb == 0 && c->dead)
+		event_active(&c->ev, EV_READ, 0);
+}
+
 int
 wsr_send(struct wsr_conn *c, int opcode, const void *data, size_t len)
 {
+	int	rv;
+
 	if (c == NULL || c->dead || c->state != ST_OPEN || c->close_sent)
 		return -1;
 	if (opcode != WSR_TEXT && opcode != WSR_BINARY)
 		return -1;
-	return conn_send_frame(c, opcode, data, len);
+	c->in_cb++;
+	rv = conn_send_frame(c, opcode, data, len);
+	conn_api_leave(c);
+	return rv;
 }
 
 void
@@ -1181,7 +1334,24 @@ wsr_close(struct wsr_conn *c, int code, const char *reason)
 	    code == 1009 || code == 1010))
 		code = WS_CLOSE_INTERNAL;
 	c->end_reason = "closed by handler";
+	c->in_cb++;
 	conn_send_close(c, code, reason);
+	conn_api_leave(c);
+}
+
+void
+wsr_conn_set_reading(struct wsr_conn *c, int on)
+{
+	if (c == NULL || c->dead)
+		return;
+	c->hpaused = !on;
+	conn_update_events(c);
+}
+
+size_t
+wsr_conn_pending(const struct wsr_conn *c)
+{
+	return c != NULL ? out_pending(c) : 0;
 }
 
 const char *
@@ -1208,10 +1378,40 @@ wsr_conn_subprotocol(const struct wsr_conn *c)
 	return c->subprotocol;
 }
 
+size_t
+conn_headers(const struct wsr_conn *c, const char **block)
+{
+	*block = c->hdrs;
+	return c->hdrs != NULL ? c->nhdrs : 0;
+}
+
+const char *
+wsr_conn_header(const struct wsr_conn *c, const char *name)
+{
+	const char	*p;
+	size_t		 i;
+
+	if (c == NULL || name == NULL || c->hdrs == NULL)
+		return NULL;
+	for (i = 0, p = c->hdrs; i < c->nhdrs; i++) {
+		if (strcasecmp(p, name) == 0)
+			return p + strlen(p) + 1;
+		p += strlen(p) + 1;
+		p += strlen(p) + 1;
+	}
+	return NULL;
+}
+
 unsigned long long
 wsr_conn_id(const struct wsr_conn *c)
 {
 	return c->id;
+}
+
+wsr_handle_t
+wsr_conn_handle(const struct wsr_conn *c)
+{
+	return c != NULL ? c->id : 0;
 }
 
 void *

@@ -66,5 +66,7 @@ void	conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen
 void	conn_drain_all(struct loop *l);
 /* Last resort at exit: drop every connection now. */
 void	conn_free_all(struct loop *l);
+/* The request headers kept for c: n × "name\0value\0" (exec's HTTP_* variables). */
+size_t	conn_headers(const struct wsr_conn *c, const char **block);
 
 #endif

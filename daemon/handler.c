@@ -1,6 +1,8 @@
 /*
  * handler.c — handler registry and per-route instances.
  */
+#include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +12,12 @@
 
 static const struct wsr_handler *const builtin_handlers[] = {
 	&handler_echo,
+	&handler_broadcast,
+	&handler_backend,
+	&handler_exec,
 };
+
+#define PLUGIN_PREFIX	"plugin:"
 
 const struct wsr_handler *
 handler_find(const char *name)
@@ -30,6 +37,68 @@ handler_destroy_instance(struct route *r)
 		r->handler->destroy(r->instance);
 	r->instance = NULL;
 	r->handler = NULL;
+	/* After destroy: the plugin's code must outlive its last instance. */
+	if (r->dl != NULL)
+		dlclose(r->dl);
+	r->dl = NULL;
+}
+
+/*
+ * Loads plugin_dir/NAME.so and finds its `wsr_handler`. dlopen counts
+ * references, so routes naming the same plugin share one copy; RTLD_NOW makes
+ * a plugin calling a wsr_* function this daemon lacks fail here, at load,
+ * with the symbol named, not later at the call. On failure returns NULL with
+ * a malloc'd message holding dlerror()'s text in *why.
+ */
+static const struct wsr_handler *
+plugin_load(struct route *r, const char *dir, const char *name, char **why)
+{
+	const struct wsr_handler	*h;
+	char				 path[PATH_MAX];
+	const char			*err;
+	int				 n;
+
+	n = snprintf(path, sizeof(path), "%s/%s.so", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		if (asprintf(why, "plugin path '%s/%s.so' is too long", dir, name) == -1)
+			*why = NULL;
+		return NULL;
+	}
+	dlerror();
+	if ((r->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		err = dlerror();
+		if (asprintf(why, "cannot load plugin: %s", err ? err : path) == -1)
+			*why = NULL;
+		return NULL;
+	}
+	dlerror();
+	if ((h = dlsym(r->dl, "wsr_handler")) == NULL) {
+		err = dlerror();
+		if (asprintf(why, "%s is not a wsrouted plugin, it exports no "
+		    "'wsr_handler': %s", path, err ? err : "symbol is NULL") == -1)
+			*why = NULL;
+		dlclose(r->dl);
+		r->dl = NULL;
+		return NULL;
+	}
+	return h;
+}
+
+/*
+ * A create() message that begins with "KEY:" where KEY is one of the route's
+ * options is about that option: the error then names the option's line.
+ */
+static int
+cause_line(const struct config_route *cr, const char *why)
+{
+	size_t	i, n;
+
+	for (i = 0; i < cr->noptions; i++) {
+		n = strlen(cr->options[i].key);
+		if (strncmp(why, cr->options[i].key, n) == 0 && why[n] == ':')
+			return cr->options[i].line;
+	}
+	return cr->line;
 }
 
 int
@@ -44,7 +113,19 @@ handler_bind_routes(struct route_table *t, char **cause)
 	for (i = 0; i < t->nroutes; i++) {
 		r = &t->routes[i];
 		cr = r->conf;
-		if ((r->handler = handler_find(cr->handler)) == NULL) {
+		if (strncmp(cr->handler, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0) {
+			why = NULL;
+			r->handler = plugin_load(r, t->cfg->plugin_dir != NULL ?
+			    t->cfg->plugin_dir : PLUGINDIR,
+			    cr->handler + strlen(PLUGIN_PREFIX), &why);
+			if (r->handler == NULL) {
+				if (why == NULL || asprintf(cause, "%s:%d: handler '%s': %s",
+				    t->cfg->file, cr->line, cr->handler, why) == -1)
+					*cause = NULL;
+				free(why);
+				goto fail;
+			}
+		} else if ((r->handler = handler_find(cr->handler)) == NULL) {
 			if (asprintf(cause, "%s:%d: handler: unknown handler '%s'",
 			    cr->file, cr->line, cr->handler) == -1)
 				*cause = NULL;
@@ -57,8 +138,16 @@ handler_bind_routes(struct route_table *t, char **cause)
 				*cause = NULL;
 			goto fail;
 		}
-		if (r->handler->create == NULL)
+		if (r->handler->create == NULL) {
+			if (cr->noptions > 0) {
+				if (asprintf(cause, "%s:%d: handler '%s' takes no options, "
+				    "got '%s'", t->cfg->file, cr->options[0].line,
+				    cr->handler, cr->options[0].key) == -1)
+					*cause = NULL;
+				goto fail;
+			}
 			continue;
+		}
 		opts = calloc(cr->noptions + 1, sizeof(*opts));
 		if (opts == NULL)
 			goto oom;
@@ -72,7 +161,7 @@ handler_bind_routes(struct route_table *t, char **cause)
 		opts = NULL;
 		if (r->instance == NULL && why != NULL) {
 			if (asprintf(cause, "%s:%d: handler '%s': %s", cr->file,
-			    cr->line, cr->handler, why) == -1)
+			    cause_line(cr, why), cr->handler, why) == -1)
 				*cause = NULL;
 			free(why);
 			goto fail;
@@ -82,6 +171,11 @@ handler_bind_routes(struct route_table *t, char **cause)
 oom:
 	*cause = strdup("out of memory");
 fail:
+	/* The failing route has no instance, maybe a plugin to unload. */
+	r = &t->routes[i];
+	r->handler = NULL;
+	r->instance = NULL;
+	handler_destroy_instance(r);
 	while (i-- > 0)
 		handler_destroy_instance(&t->routes[i]);
 	for (i = 0; i < t->nroutes; i++)

@@ -6,6 +6,8 @@
 #ifndef WSR_HANDLER_H
 #define WSR_HANDLER_H
 
+#include <stdint.h>
+
 #include <wsrouted/plugin.h>
 
 #include "config.h"
@@ -14,12 +16,34 @@ struct route_table;
 struct route;
 
 extern const struct wsr_handler handler_echo;
+extern const struct wsr_handler handler_broadcast;
+extern const struct wsr_handler handler_backend;
+extern const struct wsr_handler handler_exec;
+
+#ifndef PLUGINDIR
+#define PLUGINDIR	"/usr/lib/wsrouted"
+#endif
+
+struct event_base;
+/* The loop wsr_timer_* use; arms the timers started before it existed. */
+void	handler_set_event_base(struct event_base *base);
+/* That loop, for built-ins that watch descriptors (backend); NULL before it runs. */
+struct event_base *handler_event_base(void);
+
+/* Connection handles (xthread.c): the loop side of wsr_handle_*. */
+int	handle_init(struct event_base *base);
+void	handle_shutdown(void);
+int	handle_register(uint64_t id, struct wsr_conn *c);
+void	handle_unregister(uint64_t id);
 
 /* The built-in handler called name, or NULL. */
 const struct wsr_handler *handler_find(const char *name);
 
 /*
  * Binds every route of t to its handler and creates one instance per route.
+ * "plugin:NAME" handlers are loaded from plugin_dir/NAME.so (dlopen keeps one
+ * copy per process however many routes name it) and export the symbol
+ * `wsr_handler`, a struct wsr_handler.
  * On failure returns -1 with a malloc'd "FILE:LINE: message" in *cause and
  * leaves no instance behind.
  */

@@ -432,6 +432,11 @@ main(int argc, char **argv)
 		log_error("event=startup_failed error=\"cannot create the event loop\"");
 		return 1;
 	}
+	handler_set_event_base(d.base);
+	if (handle_init(d.base) == -1) {
+		log_error("event=startup_failed error=\"cannot create the handle eventfd\"");
+		return 1;
+	}
 	d.loop.routes = t;
 	d.loop.tls_ctx = tls;
 	d.loop.on_drained = on_drained;
@@ -480,6 +485,7 @@ main(int argc, char **argv)
 	loop_free(&d.loop);
 	SSL_CTX_free(d.loop.tls_ctx);
 	route_table_unref(d.loop.routes, handler_destroy_instance);
+	handle_shutdown();	/* after destroy(): plugin threads are gone */
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);

@@ -14,6 +14,7 @@ struct route {
 	const struct config_route *conf;	/* owned by the table's config */
 	const struct wsr_handler  *handler;	/* vtable */
 	void			  *instance;	/* handler's per-route state */
+	void			  *dl;		/* plugin: dlopen handle, else NULL */
 	struct route_table	  *table;	/* back pointer for refcounting */
 };
 

@@ -1134,17 +1134,61 @@ test_error_handler(void **state)
 {
 	(void)state;
 	expect_errors(SERVER "[route /p]\nhandler = ecco\n",
-	    NAME ":4: handler: unknown handler 'ecco', expected one of: echo");
+	    NAME ":4: handler: unknown handler 'ecco', expected one of: echo, broadcast, "
+	    "backend, exec, or plugin:NAME");
 	expect_errors(SERVER "[route /p]\nhandler =\n",
-	    NAME ":4: handler: unknown handler '', expected one of: echo");
+	    NAME ":4: handler: unknown handler '', expected one of: echo, broadcast, "
+	    "backend, exec, or plugin:NAME");
 	expect_errors(SERVER "[route /p]\ntimeout = 1s\n",
 	    NAME ":3: [route /p]: handler: missing, expected e.g. "
 	    "'handler = echo'");
 	/* Keys a plugin might take are its business, not unknown keys. */
 	expect_errors(SERVER "[route /p]\nhandler = plugin:chat\nroom = lobby\n"
-	    "max_users = 5\n",
-	    NAME ":4: handler: plugin handlers are not supported by this build "
-	    "yet, got 'plugin:chat'");
+	    "max_users = 5\nbogus = 1\n[route /q]\nhandler = plugin:../x\n",
+	    NAME ":9: handler: bad plugin name in 'plugin:../x', expected "
+	    "plugin:NAME with NAME made of letters, digits, '_', '-' and '.' "
+	    "(not first), at most 64");
+	expect_errors(SERVER "[route /p]\nhandler = plugin:\n",
+	    NAME ":4: handler: bad plugin name in 'plugin:', expected "
+	    "plugin:NAME with NAME made of letters, digits, '_', '-' and '.' "
+	    "(not first), at most 64");
+	/* echo takes no options: an unknown key there is a typo. */
+	expect_errors(SERVER "[route /p]\nhandler = echo\nroom = lobby\n",
+	    NAME ":5: unknown key 'room' in [route /p]");
+	expect_errors(SERVER "[route /p]\nhandler = echo\ncontent = xml\n",
+	    NAME ":5: content: expected one of any, text, binary, json, got 'xml'");
+	expect_errors("[server]\nlisten = 127.0.0.1:1\nplugin_dir = plugins\n",
+	    NAME ":3: plugin_dir: expected an absolute directory, got 'plugins'");
+}
+
+/* Plugin and broadcast routes keep their unknown keys, in order, with lines. */
+static void
+test_handler_options(void **state)
+{
+	struct config	*cfg;
+
+	(void)state;
+	cfg = parse_ok("[server]\nlisten = 127.0.0.1:1\nplugin_dir = /opt/p\n"
+	    "[route /a]\nhandler = plugin:chat\nroom = lobby\ncontent = json\n"
+	    "max_users = 5\n[route /b]\nhandler = broadcast\nmax_queue = 9\n"
+	    "[route /c]\nhandler = echo\n");
+	assert_string_equal(cfg->plugin_dir, "/opt/p");
+	assert_int_equal(cfg->nroutes, 3);
+	assert_string_equal(cfg->routes[0].handler, "plugin:chat");
+	assert_int_equal(cfg->routes[0].content, CONTENT_JSON);
+	assert_int_equal(cfg->routes[0].noptions, 2);
+	assert_string_equal(cfg->routes[0].options[0].key, "room");
+	assert_string_equal(cfg->routes[0].options[0].value, "lobby");
+	assert_int_equal(cfg->routes[0].options[0].line, 6);
+	assert_string_equal(cfg->routes[0].options[1].key, "max_users");
+	assert_int_equal(cfg->routes[0].options[1].line, 8);
+	assert_int_equal(cfg->routes[1].noptions, 1);
+	assert_string_equal(cfg->routes[1].options[0].key, "max_queue");
+	assert_int_equal(cfg->routes[2].content, CONTENT_ANY);
+	config_free(cfg);
+	cfg = parse_ok(SERVER);
+	assert_null(cfg->plugin_dir);
+	config_free(cfg);
 }
 
 static void
@@ -1740,6 +1784,7 @@ main(void)
 		cmocka_unit_test(test_error_listen),
 		cmocka_unit_test(test_error_listen_missing),
 		cmocka_unit_test(test_error_handler),
+		cmocka_unit_test(test_handler_options),
 		cmocka_unit_test(test_error_origins),
 		cmocka_unit_test(test_error_subprotocols),
 		cmocka_unit_test(test_error_control_chars_in_messages),
