@@ -880,8 +880,13 @@ set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 		o = &cfg->listens[i];
 		if (o->kind == l.kind && o->addrlen == l.addrlen &&
 		    memcmp(&o->addr, &l.addr, l.addrlen) == 0 &&
-		    (l.kind != LISTEN_SYSTEMD || strcmp(o->spec, addr) == 0)) {
-			/* "duplicate of line 3" or "duplicate of b.ini:3" */
+		    (l.kind != LISTEN_SYSTEMD ||
+		    (strcspn(o->spec, " \t") == len &&
+		    strncmp(o->spec, value, len) == 0))) {
+			/*
+			 * "duplicate of line 3" or "duplicate of b.ini:3";
+			 * systemd lines: the same name, whatever the options.
+			 */
 			conf_error(c, c->line, "%s: duplicate of %s ('%s')",
 			    k->name, where(c, o->file, o->line, why,
 			    sizeof(why)) + 3, o->spec);
@@ -896,11 +901,19 @@ set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 		return -1;
 	}
 	cfg->listens = ls;
+	/*
+	 * The name is the address part only: spec also holds the options
+	 * ("systemd:web tls" is named "web"). Owned, freed by config_free().
+	 */
+	if (l.kind == LISTEN_SYSTEMD && value[7] == ':' &&
+	    (l.name = strndup(value + 8, len - 8)) == NULL) {
+		free(addr);
+		c->nomem = 1;
+		return -1;
+	}
 	l.spec = addr;
 	l.line = c->line;
 	l.file = c->name;
-	if (l.kind == LISTEN_SYSTEMD)
-		l.name = addr[7] == ':' ? addr + 8 : NULL;
 	ls[cfg->nlistens++] = l;
 	return 0;
 }
@@ -2580,8 +2593,10 @@ config_free(struct config *cfg)
 
 	if (cfg == NULL)
 		return;
-	for (i = 0; i < cfg->nlistens; i++)
+	for (i = 0; i < cfg->nlistens; i++) {
 		free(cfg->listens[i].spec);
+		free(cfg->listens[i].name);
+	}
 	free(cfg->listens);
 	for (i = 0; i < cfg->nroutes; i++)
 		route_free(&cfg->routes[i]);

@@ -49,7 +49,7 @@ struct config_listen {
 	enum listen_kind	 kind;
 	struct sockaddr_storage	 addr;		/* INET: sockaddr_in/in6; UNIX: sockaddr_un */
 	socklen_t		 addrlen;
-	const char		*name;		/* SYSTEMD: points into spec, or NULL */
+	char			*name;		/* SYSTEMD: NAME of systemd:NAME (no options), or NULL */
 	int			 line;
 	const char		*file;		/* where line is */
 	bool			 tls;		/* option "tls": TLS is terminated here */

@@ -6,7 +6,8 @@
   STATUS= with file:line, WATCHDOG=1 at half WATCHDOG_USEC, STOPPING=1 -- read
   from a NOTIFY_SOCKET this test owns (it plays PID 1's part).
 * socket activation through the real systemd-socket-activate, one or several
-  (named) passed sockets; `listen = systemd` without sockets is refused.
+  (named) passed sockets, wss on a socket named for TLS (`systemd:NAME tls`);
+  `listen = systemd` without sockets is refused.
 * SIGHUP re-applies listen lines: new ones bound, removed ones closed, open
   connections untouched; 1,000 connections echoing through 20 reloads.
 * a restart with the listening socket kept by the parent (what a .socket unit
@@ -258,6 +259,50 @@ def test_socket_activation_named_sockets(tmp_path):
         assert wsrtest.wait_until(lambda: "event=reload_failed" in a.log_text(), 5.0)
         assert "FileDescriptorName" in a.log_text()
         a.connect(1).echo(wsrtest.OP_TEXT, b"internal still")
+        assert a.stop() == 0
+    finally:
+        a.stop()
+    check_clean_log(a.log_text())
+
+
+@needs_sa
+def test_socket_activation_named_tls_socket(tmp_path):
+    """`listen = systemd:NAME tls`: the socket named NAME speaks wss (the name
+    is NAME, not 'NAME tls'), the other passed socket plain ws."""
+    from test_tls import make_cert, client_ctx, tls_ws
+    cert, key = make_cert(tmp_path)
+    cfg = config(["systemd:plain", "systemd:wss tls"]) + \
+        "[tls]\ncertificate = %s\nprivate_key = %s\n" % (cert, key)
+    a = Activated(tmp_path, cfg, nports=2, fdnames=["plain", "wss"])
+    try:
+        assert wsrtest.wait_until(lambda: "event=started" in a.log_text(), 5.0), a.log_text()
+        log = a.log_text()
+        assert "event=listening listen=systemd:plain fd=3 name=plain" in log, log
+        assert "event=listening listen=systemd:wss tls fd=4 name=wss" in log, log
+        c = tls_ws(a.ports[1], client_ctx(cert))
+        c.echo(wsrtest.OP_TEXT, b"over wss")
+        c.echo(wsrtest.OP_BINARY, bytes(range(256)) * 64)
+        assert c.sock.version() in ("TLSv1.2", "TLSv1.3")
+        a.connect(0).echo(wsrtest.OP_TEXT, b"over ws")
+        # The TLS socket does not answer a plaintext handshake with 101.
+        s = socket.create_connection(("127.0.0.1", a.ports[1]), timeout=5)
+        s.sendall(wsrtest.handshake_request()[0])
+        got = b""
+        try:
+            while len(got) < 4096:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
+        s.close()
+        assert b"101" not in got, got
+        # A reload keeps serving wss on the named socket.
+        os.kill(a.proc.pid, signal.SIGHUP)
+        assert wsrtest.wait_until(lambda: "event=reloaded" in a.log_text(), 5.0), a.log_text()
+        tls_ws(a.ports[1], client_ctx(cert)).echo(wsrtest.OP_TEXT, b"after reload")
+        c.echo(wsrtest.OP_TEXT, b"old connection")
         assert a.stop() == 0
     finally:
         a.stop()

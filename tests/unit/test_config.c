@@ -722,6 +722,38 @@ test_listen_systemd(void **state)
 	    NAME ":2: listen: missing ':PORT' after the address, got 'systemdx'");
 }
 
+/*
+ * listen = systemd:NAME OPTIONS: the name is NAME alone (it once kept the
+ * options, "web tls", and so matched no FileDescriptorName=); the same
+ * name twice is a duplicate whatever the options.
+ */
+static void
+test_listen_systemd_options(void **state)
+{
+	struct config	*cfg;
+
+	(void)state;
+	cfg = parse_ok("[server]\nlisten = systemd:web tls\n"
+	    "listen = systemd:pp\tproxy_protocol\nlisten = systemd tls\n"
+	    "trusted_proxies = 127.0.0.1\n"
+	    "[tls]\ncertificate = /c.pem\nprivate_key = /k.pem\n"
+	    "[route /e]\nhandler = echo\n");
+	assert_int_equal(cfg->nlistens, 3);
+	assert_int_equal(cfg->listens[0].kind, LISTEN_SYSTEMD);
+	assert_string_equal(cfg->listens[0].name, "web");
+	assert_string_equal(cfg->listens[0].spec, "systemd:web tls");
+	assert_true(cfg->listens[0].tls);
+	assert_string_equal(cfg->listens[1].name, "pp");
+	assert_true(cfg->listens[1].proxy_protocol);
+	assert_false(cfg->listens[1].tls);
+	assert_null(cfg->listens[2].name);
+	assert_true(cfg->listens[2].tls);
+	config_free(cfg);
+	expect_errors("[server]\nlisten = systemd:web\nlisten = systemd:web "
+	    "proxy_protocol\ntrusted_proxies = 127.0.0.1\n",
+	    NAME ":3: listen: duplicate of line 2 ('systemd:web')");
+}
+
 /* [server] user, group, allow_root: parsed here, resolved at start. */
 static void
 test_server_privilege_keys(void **state)
@@ -1761,6 +1793,7 @@ main(void)
 		cmocka_unit_test(test_syntax_accepted),
 		cmocka_unit_test(test_listen_duplicates),
 		cmocka_unit_test(test_listen_systemd),
+		cmocka_unit_test(test_listen_systemd_options),
 		cmocka_unit_test(test_server_privilege_keys),
 		cmocka_unit_test(test_reference_config),
 		cmocka_unit_test(test_reference_config_commented_keys),
