@@ -145,6 +145,8 @@ static const struct key keys[] = {
 	{ "listen",		IN_SERVER, K_REPEAT, set_listen, 0, 0, 0 },
 	{ "max_connections",	IN_SERVER, 0, set_count,
 	  CFG(max_connections), 1, MAX_CONNECTIONS_MAX },
+	{ "max_connections_per_ip", IN_SERVER, 0, set_count,
+	  CFG(max_connections_per_ip), 0, MAX_CONNECTIONS_MAX },
 	{ "handshake_timeout",	IN_SERVER, 0, set_duration,
 	  CFG(handshake_timeout_ms), 1, DURATION_MAX_MS },
 	{ "shutdown_timeout",	IN_SERVER, 0, set_duration,
@@ -185,6 +187,8 @@ static const struct key keys[] = {
 	  LIM(max_output_buffer), 4 * KiB, SIZE_MAX_BYTES },
 	{ "send_buffer",	IN_SERVER|IN_ROUTE, K_LIMIT, set_size,
 	  LIM(send_buffer), 0, 64 * MiB },
+	{ "message_timeout",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
+	  LIM(message_timeout_ms), 0, DURATION_MAX_MS },
 
 	{ "handler",		IN_ROUTE, 0, set_handler,
 	  RTE(handler), 0, 0 },
@@ -2170,6 +2174,7 @@ parse(struct ctx *c, struct config_errors *errs)
 	cfg->limits.ping_period_ms = CONFIG_DEFAULT_PING_PERIOD_MS;
 	cfg->limits.timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;
 	cfg->limits.close_timeout_ms = CONFIG_DEFAULT_CLOSE_TIMEOUT_MS;
+	cfg->limits.message_timeout_ms = CONFIG_DEFAULT_MESSAGE_TIMEOUT_MS;
 	cfg->limits.max_frame_size = CONFIG_DEFAULT_MAX_FRAME_SIZE;
 	cfg->limits.max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;
 	cfg->limits.max_output_buffer = CONFIG_DEFAULT_MAX_OUTPUT_BUFFER;

@@ -22,7 +22,7 @@ struct config_origin {
 };
 
 /* Room for one origin per key of the language (config.c checks it fits). */
-#define CONFIG_KEYS_MAX		32
+#define CONFIG_KEYS_MAX		48
 
 /* Limits and timers that a [route] may override; durations in milliseconds. */
 struct limits {
@@ -33,6 +33,7 @@ struct limits {
 	uint64_t	max_message_size;	/* bytes */
 	uint64_t	max_output_buffer;	/* bytes queued before we stop reading */
 	uint64_t	send_buffer;		/* SO_SNDBUF at upgrade; 0: kernel autotuning */
+	uint64_t	message_timeout_ms;	/* a started message must end within; 0 = off */
 };
 
 /*
@@ -124,6 +125,7 @@ struct config {
 	struct config_listen	*listens;
 	size_t			 nlistens;
 	uint64_t		 max_connections;
+	uint64_t		 max_connections_per_ip; /* 0: no limit */
 	uint64_t		 handshake_timeout_ms;
 	uint64_t		 shutdown_timeout_ms;
 	enum log_level		 log_level;
@@ -165,6 +167,7 @@ struct config_errors {
 #define CONFIG_DEFAULT_PING_PERIOD_MS		25000
 #define CONFIG_DEFAULT_TIMEOUT_MS		60000
 #define CONFIG_DEFAULT_CLOSE_TIMEOUT_MS		5000
+#define CONFIG_DEFAULT_MESSAGE_TIMEOUT_MS	60000
 #define CONFIG_DEFAULT_MAX_FRAME_SIZE		(1u << 20)
 #define CONFIG_DEFAULT_MAX_MESSAGE_SIZE		(16u << 20)
 #define CONFIG_DEFAULT_MAX_OUTPUT_BUFFER	(1u << 20)

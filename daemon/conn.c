@@ -37,6 +37,7 @@
 #include "handler.h"
 #include "handshake.h"
 #include "log.h"
+#include "peercount.h"
 #include "route.h"
 #include "tls.h"
 #include "utf8.h"
@@ -75,6 +76,8 @@ struct wsr_conn {
 	uint64_t		 accepted_at;
 	uint64_t		 last_rx;
 	uint64_t		 next_ping;
+	uint64_t		 msg_started;	/* when the unfinished frame/message began; 0: none */
+	bool			 ip_counted;	/* holds a max_connections_per_ip count */
 	uint64_t		 deadline;	/* linger/close deadline */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
@@ -129,6 +132,8 @@ loop_free(struct loop *l)
 {
 	conn_free_all(l);
 	timer_wheel_free(&l->wheel);
+	peercount_free(l->per_ip);
+	l->per_ip = NULL;
 	free(l->rbuf);
 	l->rbuf = NULL;
 }
@@ -188,6 +193,9 @@ conn_schedule(struct wsr_conn *c)
 			at = c->last_rx + c->lim->timeout_ms;
 		if (c->lim->ping_period_ms > 0 && c->next_ping < at)
 			at = c->next_ping;
+		if (c->lim->message_timeout_ms > 0 && c->msg_started != 0 &&
+		    c->msg_started + c->lim->message_timeout_ms < at)
+			at = c->msg_started + c->lim->message_timeout_ms;
 		break;
 	case ST_LINGER:
 		at = c->deadline;
@@ -540,6 +548,32 @@ conn_keep_headers(struct wsr_conn *c, const struct hs_request *req)
 	return 0;
 }
 
+/*
+ * max_connections_per_ip, by the client address as resolved behind trusted
+ * proxies (so a proxy's clients are counted one by one, not as the proxy).
+ * Returns -1 when c was refused.
+ */
+static int
+conn_count_peer(struct wsr_conn *c)
+{
+	struct loop	*l = c->loop;
+	char		 key[sizeof(c->peer)];
+
+	if (l->max_per_ip == 0)
+		return 0;
+	if (l->per_ip == NULL && (l->per_ip = peercount_new()) == NULL) {
+		conn_reject(c, 503, "out of memory");
+		return -1;
+	}
+	peercount_key(c->peer, key, sizeof(key));
+	if (peercount_acquire(l->per_ip, key, l->max_per_ip) == -1) {
+		conn_reject(c, 503, "too many connections from this address");
+		return -1;
+	}
+	c->ip_counted = true;
+	return 0;
+}
+
 static void
 conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, size_t nrest)
 {
@@ -551,6 +585,8 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	int				 sp, st;
 
 	conn_resolve_peer(c, req);
+	if (conn_count_peer(c) == -1)
+		return;
 	r = route_lookup(c->loop->routes, req->path.p, req->path.len);
 	if (r == NULL) {
 		conn_reject(c, 404, log_escape(path, sizeof(path), req->path.p, req->path.len));
@@ -777,6 +813,20 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 		conn_flush(c);
 	l->batch_conn = NULL;
 	l->niov = l->nhdr = 0;
+	/*
+	 * A message (or frame) left unfinished starts the assembly deadline; any
+	 * byte resets the idle timeout, so without it a peer trickling one
+	 * fragment a minute could pin a partial message forever.
+	 */
+	if (!c->dead && c->state == ST_OPEN) {
+		if (!ws_parser_busy(&c->parser))
+			c->msg_started = 0;
+		else if (c->msg_started == 0) {
+			c->msg_started = l->now;
+			if (c->lim->message_timeout_ms > 0)
+				conn_schedule(c);
+		}
+	}
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -1084,6 +1134,14 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 			conn_send_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
 			break;
 		}
+		if (c->lim->message_timeout_ms > 0 && c->msg_started != 0 &&
+		    now >= c->msg_started + c->lim->message_timeout_ms) {
+			log_info("conn=%llu peer=%s event=message_timeout",
+			    (unsigned long long)c->id, c->peer);
+			c->end_reason = "message not completed in time";
+			conn_send_close(c, WS_CLOSE_POLICY, "message not completed in time");
+			break;
+		}
 		if (c->lim->ping_period_ms > 0 && now >= c->next_ping) {
 			/* The payload is our clock, handy when reading captures. */
 			for (i = 0; i < 8; i++)
@@ -1236,6 +1294,12 @@ conn_release(struct wsr_conn *c)
 		log_debug("conn=%llu peer=%s event=close reason=\"%s\"",
 		    (unsigned long long)c->id, c->peer,
 		    c->end_reason != NULL ? c->end_reason : "");
+	if (c->ip_counted) {
+		char	key[sizeof(c->peer)];
+
+		peercount_key(c->peer, key, sizeof(key));
+		peercount_release(l->per_ip, key);
+	}
 	if (c->route != NULL)
 		route_table_unref(c->route->table, handler_destroy_instance);
 	if (l->batch_conn == c) {

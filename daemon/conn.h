@@ -39,6 +39,8 @@ struct loop {
 	uint64_t		 max_connections;
 	uint64_t		 handshake_timeout_ms;
 	uint64_t		 proxy_protocol_timeout_ms;
+	uint64_t		 max_per_ip;	/* open connections per client address; 0: no limit */
+	struct peercount	*per_ip;	/* counts, while max_per_ip is set or counts remain */
 	uint64_t		 linger_ms;	/* for connections without a route */
 	bool			 draining;	/* shutdown: no new connections */
 	struct ssl_ctx_st	*tls_ctx;	/* SSL_CTX for new TLS connections (owned) */

@@ -146,6 +146,7 @@ apply_server_settings(struct daemon *d, const struct config *cfg)
 	d->loop.max_connections = cfg->max_connections;
 	d->loop.handshake_timeout_ms = cfg->handshake_timeout_ms;
 	d->loop.proxy_protocol_timeout_ms = cfg->proxy_protocol_timeout_ms;
+	d->loop.max_per_ip = cfg->max_connections_per_ip;
 	d->loop.linger_ms = cfg->limits.close_timeout_ms;
 	d->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
 	log_set_level(cfg->log_level);

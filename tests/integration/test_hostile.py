@@ -313,3 +313,101 @@ def test_emfile_backs_off_and_recovers(daemon_factory, tmp_path):
     assert c is not None, "daemon did not recover after descriptors were freed"
     c.echo(OP_TEXT, b"back")
     c.close_socket()
+
+
+# ---------------------------------------------------------------- slow messages
+
+def test_unfinished_message_hits_the_assembly_deadline(daemon_factory):
+    """A peer that keeps a message open with a fragment every 150 ms (so the
+    idle timeout never fires) is closed with 1008 at message_timeout; a
+    message completed in time is echoed."""
+    d = daemon_factory(quiet(timeout="2s", server_extra="message_timeout = 600ms"))
+    addr = ("127.0.0.1", d.port)
+    ok = wsrtest.WSClient.connect(addr)
+    ok.send_frame(OP_TEXT, b"a", fin=False)
+    time.sleep(0.3)
+    ok.send_frame(OP_CONT, b"b", fin=True)
+    op, got, _ = ok.read_message(3.0)
+    assert got == b"ab"
+    # The deadline starts again with each message.
+    ok.send_frame(OP_TEXT, b"c", fin=False)
+    time.sleep(0.4)
+    ok.send_frame(OP_CONT, b"d", fin=True)
+    assert ok.read_message(3.0)[1] == b"cd"
+
+    slow = wsrtest.WSClient.connect(addr)
+    t0 = time.monotonic()
+    slow.send_frame(OP_TEXT, b"x", fin=False)
+    code = None
+    for _ in range(30):
+        time.sleep(0.15)
+        try:
+            slow.send_frame(OP_CONT, b"y", fin=False)
+        except OSError:
+            break
+        slow.sock.settimeout(0.01)
+        try:
+            if slow.sock.recv(1, socket.MSG_PEEK):
+                break
+        except socket.timeout:
+            pass
+    code, _ = slow.read_close(3.0)
+    took = time.monotonic() - t0
+    assert code == 1008, code
+    assert 0.5 <= took <= 1.6, "closed after %.2f s" % took
+    # A frame whose payload never finishes counts too.
+    half = wsrtest.WSClient.connect(addr)
+    t0 = time.monotonic()
+    half.send_raw(wsrtest.build_frame(OP_BINARY, b"", length=1000, mask_key=b"\1\2\3\4") + b"z")
+    assert half.read_close(3.0)[0] == 1008
+    assert time.monotonic() - t0 <= 1.6
+    ok.echo(OP_TEXT, b"still fine")
+
+
+# ---------------------------------------------------------------- per-address limit
+
+def _ws_from(addr, source, extra=None, expect=101):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.bind((source, 0))
+    s.connect(addr)
+    c = wsrtest.WSClient(s)
+    req, c.key = wsrtest.handshake_request(extra=extra)
+    s.sendall(req)
+    c.read_head(5)
+    assert expect is None or c.status == expect, (c.status, c.reason)
+    return c
+
+
+def test_max_connections_per_ip(daemon_factory):
+    """Direct peers are counted by their address; behind a trusted proxy by
+    the forwarded client address; a closed connection frees its count."""
+    d = daemon_factory(quiet(server_extra="max_connections_per_ip = 2\n"
+                                          "trusted_proxies = 127.0.0.3"))
+    addr = ("127.0.0.1", d.port)
+    a1 = _ws_from(addr, "127.0.0.1")
+    a2 = _ws_from(addr, "127.0.0.1")
+    _ws_from(addr, "127.0.0.1", expect=503).close_socket()
+    b1 = _ws_from(addr, "127.0.0.2")          # another address has its own count
+    b1.echo(OP_TEXT, b"b")
+    a1.send_close(1000)
+    a1.read_close(3.0)
+    a1.close_socket()
+    a3 = None                                 # a1's slot is free once it is gone
+    for _ in range(30):
+        c = _ws_from(addr, "127.0.0.1", expect=None)
+        if c.status == 101:
+            a3 = c
+            break
+        c.close_socket()
+        time.sleep(0.1)
+    assert a3 is not None, "the count of a closed connection was not released"
+    a3.echo(OP_TEXT, b"a3")
+    # Through the trusted proxy 127.0.0.3: counted per forwarded client.
+    xff = lambda ip: [("X-Forwarded-For", ip)]
+    p = [_ws_from(addr, "127.0.0.3", xff("192.0.2.7")) for _ in range(2)]
+    _ws_from(addr, "127.0.0.3", xff("192.0.2.7"), expect=503).close_socket()
+    q = _ws_from(addr, "127.0.0.3", xff("192.0.2.8"))
+    q.echo(OP_TEXT, b"q")
+    for c in [a2, a3, b1, q] + p:
+        c.close_socket()
