@@ -39,13 +39,6 @@ out_str(struct out *o, const char *s)
 	out_add(o, s, strlen(s));
 }
 
-static bool
-is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
 
 bool
 wsc_token_valid(const char *s, size_t len)
@@ -55,23 +48,13 @@ wsc_token_valid(const char *s, size_t len)
 	if (len == 0)
 		return false;
 	for (i = 0; i < len; i++) {
-		if (!is_tchar((unsigned char)s[i]))
+		if (!http_is_tchar((unsigned char)s[i]))
 			return false;
 	}
 	return true;
 }
 
-static bool
-is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
 
-static bool
-is_ctl(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
-}
 
 /* A header value: no control characters but HTAB (RFC 9110 §5.5). */
 static bool
@@ -80,35 +63,14 @@ value_valid(const char *p, size_t len)
 	size_t	i;
 
 	for (i = 0; i < len; i++) {
-		if (is_ctl((unsigned char)p[i]) && p[i] != '\t')
+		if (http_is_ctl((unsigned char)p[i]) && p[i] != '\t')
 			return false;
 	}
 	return true;
 }
 
-static int
-lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
 
-static bool
-str_caseeq(struct hs_str s, const char *lit)
-{
-	size_t	i;
 
-	for (i = 0; i < s.len; i++) {
-		if (lit[i] == '\0' || lower((unsigned char)s.p[i]) != lower((unsigned char)lit[i]))
-			return false;
-	}
-	return lit[i] == '\0';
-}
-
-static bool
-str_eq(struct hs_str s, const char *lit)
-{
-	return strlen(lit) == s.len && memcmp(s.p, lit, s.len) == 0;
-}
 
 static struct hs_str
 mkstr(const char *p, size_t len)
@@ -120,37 +82,8 @@ mkstr(const char *p, size_t len)
 	return s;
 }
 
-static struct hs_str
-trim_ows(const char *p, size_t len)
-{
-	while (len > 0 && is_ows(p[0])) {
-		p++;
-		len--;
-	}
-	while (len > 0 && is_ows(p[len - 1]))
-		len--;
-	return mkstr(p, len);
-}
 
 /* Next non-empty element of a comma-separated list (RFC 9110 §5.6.1). */
-static bool
-list_next(struct hs_str list, size_t *pos, struct hs_str *elem)
-{
-	const char	*start, *comma;
-	size_t		 left;
-
-	while (*pos < list.len) {
-		start = list.p + *pos;
-		left = list.len - *pos;
-		if ((comma = memchr(start, ',', left)) != NULL)
-			left = comma - start;
-		*pos += left + 1;
-		*elem = trim_ows(start, left);
-		if (elem->len > 0)
-			return true;
-	}
-	return false;
-}
 
 /* ---------------------------------------------------------------- URL */
 
@@ -294,7 +227,7 @@ header_split(const char *line, struct hs_str *name, struct hs_str *value)
 	if ((colon = strchr(line, ':')) == NULL)
 		return false;
 	*name = mkstr(line, colon - line);
-	*value = trim_ows(colon + 1, strlen(colon + 1));
+	*value = http_trim_ows(colon + 1, strlen(colon + 1));
 	return true;
 }
 
@@ -311,7 +244,7 @@ wsc_header_check(const char *line, const char **why)
 	if (!value_valid(value.p, value.len))
 		return fail_why(why, "control character in the header value");
 	for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
-		if (str_caseeq(name, reserved[i].name))
+		if (http_str_caseeq(name, reserved[i].name))
 			return fail_why(why, reserved[i].why);
 	}
 	return 0;
@@ -324,7 +257,7 @@ has_header(const struct wsc_request *req, const char *lit)
 	size_t		i;
 
 	for (i = 0; i < req->nheaders; i++) {
-		if (header_split(req->headers[i], &name, &value) && str_caseeq(name, lit))
+		if (header_split(req->headers[i], &name, &value) && http_str_caseeq(name, lit))
 			return true;
 	}
 	return false;
@@ -415,20 +348,6 @@ invalid(struct wsc_response *res, const char *why)
 }
 
 /* The line at *pos, without LF and one CR before it; false when none is left. */
-static bool
-next_line(const char *buf, size_t end, size_t *pos, struct hs_str *line)
-{
-	const char	*lf;
-
-	if (*pos >= end || (lf = memchr(buf + *pos, '\n', end - *pos)) == NULL)
-		return false;
-	line->p = buf + *pos;
-	line->len = lf - line->p;
-	if (line->len > 0 && line->p[line->len - 1] == '\r')
-		line->len--;
-	*pos = lf - buf + 1;
-	return true;
-}
 
 /* "HTTP/1.1 101 Switching Protocols": RFC 9112 §4, reason phrase optional. */
 static int
@@ -458,7 +377,7 @@ wsc_response_check(const char *buf, size_t head_len, const char *key,
 	bool		 http11 = false, upgrade = false, connection = false;
 
 	memset(res, 0, sizeof(*res));
-	if (!next_line(buf, head_len, &pos, &line))
+	if (!http_next_line(buf, head_len, &pos, &line))
 		return invalid(res, "incomplete response head");
 	res->status_line = line;
 	if ((res->status = parse_status_line(line, &http11)) == 0)
@@ -471,41 +390,41 @@ wsc_response_check(const char *buf, size_t head_len, const char *key,
 		return invalid(res, "101 answer is not HTTP/1.1");
 
 	for (;;) {
-		if (!next_line(buf, head_len, &pos, &line))
+		if (!http_next_line(buf, head_len, &pos, &line))
 			return invalid(res, "incomplete response head");
 		if (line.len == 0)
 			break;
-		if (is_ows(line.p[0]))
+		if (http_is_ows(line.p[0]))
 			return invalid(res, "obsolete line folding in the response");
 		if ((colon = memchr(line.p, ':', line.len)) == NULL)
 			return invalid(res, "response header line without a colon");
 		name = mkstr(line.p, colon - line.p);
 		if (!wsc_token_valid(name.p, name.len))
 			return invalid(res, "malformed response header name");
-		value = trim_ows(colon + 1, line.len - name.len - 1);
+		value = http_trim_ows(colon + 1, line.len - name.len - 1);
 		if (!value_valid(value.p, value.len))
 			return invalid(res, "control character in a response header");
 
-		if (str_caseeq(name, "Upgrade")) {
+		if (http_str_caseeq(name, "Upgrade")) {
 			/* §4.1: the value must be "websocket", nothing else. */
-			if (!str_caseeq(value, "websocket"))
+			if (!http_str_caseeq(value, "websocket"))
 				return invalid(res, "Upgrade is not \"websocket\"");
 			upgrade = true;
-		} else if (str_caseeq(name, "Connection")) {
+		} else if (http_str_caseeq(name, "Connection")) {
 			lpos = 0;
-			while (list_next(value, &lpos, &elem)) {
-				if (str_caseeq(elem, "upgrade"))
+			while (http_list_next(value, &lpos, &elem)) {
+				if (http_str_caseeq(elem, "upgrade"))
 					connection = true;
 			}
-		} else if (str_caseeq(name, "Sec-WebSocket-Accept")) {
+		} else if (http_str_caseeq(name, "Sec-WebSocket-Accept")) {
 			naccept++;
 			accept_v = value;
-		} else if (str_caseeq(name, "Sec-WebSocket-Protocol")) {
+		} else if (http_str_caseeq(name, "Sec-WebSocket-Protocol")) {
 			nproto++;
 			proto = value;
-		} else if (str_caseeq(name, "Sec-WebSocket-Extensions")) {
+		} else if (http_str_caseeq(name, "Sec-WebSocket-Extensions")) {
 			lpos = 0;
-			if (list_next(value, &lpos, &elem))
+			if (http_list_next(value, &lpos, &elem))
 				return invalid(res, "the server chose an extension that was not offered");
 		}
 	}
@@ -522,13 +441,13 @@ wsc_response_check(const char *buf, size_t head_len, const char *key,
 	hs_accept_key(key, strlen(key), accept);
 	if (accept[0] == '\0')
 		return invalid(res, "cannot compute the accept key (out of memory)");
-	if (!str_eq(accept_v, accept))
+	if (!http_str_eq(accept_v, accept))
 		return invalid(res, "Sec-WebSocket-Accept does not match the key");
 	if (nproto > 1)
 		return invalid(res, "more than one Sec-WebSocket-Protocol");
 	if (nproto == 1) {
 		for (i = 0; i < nprotocols; i++) {
-			if (str_eq(proto, protocols[i]))
+			if (http_str_eq(proto, protocols[i]))
 				break;
 		}
 		if (i == nprotocols)

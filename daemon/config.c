@@ -779,21 +779,41 @@ static const char *const log_level_names[] = {
 	[LOG_LVL_DEBUG] = "debug",
 };
 
+/*
+ * A value out of a fixed list of names: its index in *dst. The error lists
+ * the names, so the message never drifts from the table.
+ */
 static int
-set_log_level(struct ctx *c, const struct key *k, const char *value, void *dst)
+set_enum(struct ctx *c, const struct key *k, const char *value, int *dst,
+    const char *const *names, size_t n)
 {
-	const char *const *names = log_level_names;
-	size_t	i;
+	char	expected[128];
+	size_t	i, len = 0;
 
-	for (i = 0; i < nitems(log_level_names); i++) {
+	for (i = 0; i < n; i++) {
 		if (strcmp(value, names[i]) == 0) {
-			*(enum log_level *)dst = (enum log_level)i;
+			*dst = (int)i;
 			return 0;
 		}
 	}
-	conf_error(c, c->line, "%s: expected one of error, warn, info, debug, "
-	    "got '%s'", k->name, value);
+	expected[0] = '\0';
+	for (i = 0; i < n; i++)
+		len += snprintf(expected + len, sizeof(expected) - len, "%s%s",
+		    i > 0 ? ", " : "", names[i]);
+	conf_error(c, c->line, "%s: expected one of %s, got '%s'", k->name,
+	    expected, value);
 	return -1;
+}
+
+static int
+set_log_level(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	int	v = 0;
+
+	if (set_enum(c, k, value, &v, log_level_names, nitems(log_level_names)) == -1)
+		return -1;
+	*(enum log_level *)dst = (enum log_level)v;
+	return 0;
 }
 
 static in_port_t
@@ -1024,17 +1044,12 @@ static const char *const content_names[] = {
 static int
 set_content(struct ctx *c, const struct key *k, const char *value, void *dst)
 {
-	size_t	i;
+	int	v = 0;
 
-	for (i = 0; i < nitems(content_names); i++) {
-		if (strcmp(value, content_names[i]) == 0) {
-			*(enum content *)dst = (enum content)i;
-			return 0;
-		}
-	}
-	conf_error(c, c->line, "%s: expected one of any, text, binary, json, "
-	    "got '%s'", k->name, value);
-	return -1;
+	if (set_enum(c, k, value, &v, content_names, nitems(content_names)) == -1)
+		return -1;
+	*(enum content *)dst = (enum content)v;
+	return 0;
 }
 
 static int

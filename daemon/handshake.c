@@ -51,14 +51,6 @@ fail(struct hs_request *req, int status, const char *error)
 }
 
 /* RFC 9110 §5.6.2: tchar. */
-static int
-is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
 
 static int
 is_token(const char *p, size_t len)
@@ -68,24 +60,14 @@ is_token(const char *p, size_t len)
 	if (len == 0)
 		return 0;
 	for (i = 0; i < len; i++) {
-		if (!is_tchar((unsigned char)p[i]))
+		if (!http_is_tchar((unsigned char)p[i]))
 			return 0;
 	}
 	return 1;
 }
 
-static int
-is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
 
 /* Control characters: RFC 5234 CTL, which HTAB belongs to. */
-static int
-is_ctl(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
-}
 
 static int
 is_b64(unsigned char c)
@@ -95,93 +77,22 @@ is_b64(unsigned char c)
 }
 
 /* ASCII-only, so the answer does not depend on the locale. */
-static int
-lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
 
 /* Case-insensitive comparison of s with the NUL-terminated lit. */
-static int
-str_caseeq(struct hs_str s, const char *lit)
-{
-	size_t	i;
 
-	for (i = 0; i < s.len; i++) {
-		if (lit[i] == '\0' || lower((unsigned char)s.p[i]) !=
-		    lower((unsigned char)lit[i]))
-			return 0;
-	}
-	return lit[i] == '\0';
-}
 
-static int
-str_eq(struct hs_str s, const char *lit)
-{
-	return strlen(lit) == s.len && memcmp(s.p, lit, s.len) == 0;
-}
-
-static struct hs_str
-trim_ows(const char *p, size_t len)
-{
-	struct hs_str	s;
-
-	while (len > 0 && is_ows(p[0])) {
-		p++;
-		len--;
-	}
-	while (len > 0 && is_ows(p[len - 1]))
-		len--;
-	s.p = p;
-	s.len = len;
-	return s;
-}
 
 /*
  * Next non-empty element of a comma-separated list, OWS trimmed (RFC 9110
  * §5.6.1: recipients must accept and ignore empty elements). Returns 0 at
  * the end of the list.
  */
-static int
-list_next(struct hs_str list, size_t *pos, struct hs_str *elem)
-{
-	const char	*start, *comma;
-	size_t		 left;
-
-	while (list.p != NULL && *pos < list.len) {
-		start = list.p + *pos;
-		left = list.len - *pos;
-		comma = memchr(start, ',', left);
-		if (comma != NULL)
-			left = comma - start;
-		*pos += left + 1;
-		*elem = trim_ows(start, left);
-		if (elem->len > 0)
-			return 1;
-	}
-	return 0;
-}
 
 /*
  * Cuts the line starting at *pos off buf[0..end), without its LF and one CR
  * before it (RFC 9112 §2.2 lets us accept a bare LF). Returns 0 when there is
  * no LF left. Any other CR stays in the line and is refused as a CTL.
  */
-static int
-next_line(const char *buf, size_t end, size_t *pos, struct hs_str *line)
-{
-	const char	*lf;
-
-	lf = memchr(buf + *pos, '\n', end - *pos);
-	if (lf == NULL)
-		return 0;
-	line->p = buf + *pos;
-	line->len = lf - line->p;
-	if (line->len > 0 && line->p[line->len - 1] == '\r')
-		line->len--;
-	*pos = lf - buf + 1;
-	return 1;
-}
 
 ssize_t
 hs_head_end(const char *buf, size_t len)
@@ -277,26 +188,26 @@ parse_header(struct hs_str line, struct hs_request *req)
 	size_t			 i, nlen;
 
 	/* RFC 9112 §5.2: obs-fold is refused rather than unfolded. */
-	if (is_ows(line.p[0]))
+	if (http_is_ows(line.p[0]))
 		return fail(req, 400, "obsolete line folding");
 	if ((colon = memchr(line.p, ':', line.len)) == NULL)
 		return fail(req, 400, "header line without colon");
 	nlen = colon - line.p;
 	/* RFC 9112 §5.1: no whitespace between field name and colon. */
-	if (nlen > 0 && is_ows(line.p[nlen - 1]))
+	if (nlen > 0 && http_is_ows(line.p[nlen - 1]))
 		return fail(req, 400, "whitespace before colon");
 	if (!is_token(line.p, nlen))
 		return fail(req, 400, "malformed header name");
 	/* RFC 9110 §5.5: field-content is VCHAR, obs-text, SP and HTAB. */
 	for (i = nlen + 1; i < line.len; i++) {
-		if (is_ctl((unsigned char)line.p[i]) && line.p[i] != '\t')
+		if (http_is_ctl((unsigned char)line.p[i]) && line.p[i] != '\t')
 			return fail(req, 400, "bad character in header value");
 	}
 
 	h = &req->headers[req->nheaders++];
 	h->name.p = line.p;
 	h->name.len = nlen;
-	h->value = trim_ows(colon + 1, line.len - nlen - 1);
+	h->value = http_trim_ows(colon + 1, line.len - nlen - 1);
 	return 0;
 }
 
@@ -309,7 +220,7 @@ header_count(const struct hs_request *req, const char *name,
 
 	*first = NULL;
 	for (i = 0; i < req->nheaders; i++) {
-		if (!str_caseeq(req->headers[i].name, name))
+		if (!http_str_caseeq(req->headers[i].name, name))
 			continue;
 		if (n++ == 0)
 			*first = &req->headers[i];
@@ -329,11 +240,11 @@ list_has(const struct hs_request *req, const char *name, const char *token)
 	size_t		i, pos;
 
 	for (i = 0; i < req->nheaders; i++) {
-		if (!str_caseeq(req->headers[i].name, name))
+		if (!http_str_caseeq(req->headers[i].name, name))
 			continue;
 		pos = 0;
-		while (list_next(req->headers[i].value, &pos, &elem)) {
-			if (str_caseeq(elem, token))
+		while (http_list_next(req->headers[i].value, &pos, &elem)) {
+			if (http_str_caseeq(elem, token))
 				return 1;
 		}
 	}
@@ -390,12 +301,12 @@ parse_head(const char *buf, size_t head_len, struct hs_request *req)
 
 	if (head_len > HS_HEAD_MAX)
 		return fail(req, 431, "request head too large");
-	if (head_len == 0 || !next_line(buf, head_len, &pos, &line))
+	if (head_len == 0 || !http_next_line(buf, head_len, &pos, &line))
 		return fail(req, 400, "incomplete request head");
 	if (parse_request_line(line, req) != 0)
 		return req->status;
 	for (;;) {
-		if (!next_line(buf, head_len, &pos, &line))
+		if (!http_next_line(buf, head_len, &pos, &line))
 			return fail(req, 400, "incomplete request head");
 		if (line.len == 0)
 			break;
@@ -428,7 +339,7 @@ check_version(struct hs_request *req)
 
 	if ((n = header_count(req, "Sec-WebSocket-Version", &h)) == 0)
 		return fail(req, 426, "missing Sec-WebSocket-Version");
-	if (n > 1 || !str_eq(h->value, "13"))
+	if (n > 1 || !http_str_eq(h->value, "13"))
 		return fail(req, 426, "unsupported Sec-WebSocket-Version");
 	return 0;
 }
@@ -470,7 +381,7 @@ check_upgrade(struct hs_request *req)
 	if (header_count(req, "Transfer-Encoding", &h) > 0)
 		return fail(req, 400, "request body not allowed");
 	n = header_count(req, "Content-Length", &h);
-	if (n > 1 || (n == 1 && !str_eq(h->value, "0")))
+	if (n > 1 || (n == 1 && !http_str_eq(h->value, "0")))
 		return fail(req, 400, "request body not allowed");
 
 	if (header_count(req, "Sec-WebSocket-Protocol", &h) > 0)
@@ -485,7 +396,7 @@ hs_request_parse(const char *buf, size_t head_len, struct hs_request *req)
 	if (parse_head(buf, head_len, req) != 0)
 		return req->status;
 	/* RFC 6455 §4.1: the method is GET; RFC 9110 §15.5.6 says 405. */
-	if (!str_eq(req->method, "GET"))
+	if (!http_str_eq(req->method, "GET"))
 		return fail(req, 405, "method not allowed");
 	if (check_version(req) != 0)
 		return req->status;
@@ -533,9 +444,9 @@ hs_select_subprotocol(struct hs_str offered, char *const *supported, size_t n)
 	size_t		i, pos = 0;
 
 	/* RFC 6455 §4.1: subprotocol names are compared case-sensitively. */
-	while (list_next(offered, &pos, &elem)) {
+	while (http_list_next(offered, &pos, &elem)) {
 		for (i = 0; i < n; i++) {
-			if (str_eq(elem, supported[i]))
+			if (http_str_eq(elem, supported[i]))
 				return (int)i;
 		}
 	}
@@ -553,7 +464,7 @@ hs_origin_allowed(struct hs_str origin, char *const *allowed, size_t n)
 		return 0;
 	/* RFC 6454 §6.2 serializes scheme and host in lower case. */
 	for (i = 0; i < n; i++) {
-		if (str_caseeq(origin, allowed[i]))
+		if (http_str_caseeq(origin, allowed[i]))
 			return 1;
 	}
 	return 0;
@@ -684,7 +595,7 @@ hs_build_error(char *out, size_t cap, int status, const char *detail)
 		out_str(&o, ": ");
 		/* The body is promised to be one line. */
 		for (i = 0; detail[i] != '\0'; i++) {
-			c = is_ctl((unsigned char)detail[i]) ? '?' : detail[i];
+			c = http_is_ctl((unsigned char)detail[i]) ? '?' : detail[i];
 			out_add(&o, &c, 1);
 		}
 	}

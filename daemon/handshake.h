@@ -10,14 +10,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "http.h"
+
 #define HS_HEAD_MAX      8192   /* request head limit (431 beyond) */
 #define HS_MAX_HEADERS   64     /* more header lines than this → 431 */
 #define HS_ACCEPT_LEN    28     /* base64(SHA-1) length, without NUL */
 
-struct hs_str {
-	const char	*p;	/* NULL when absent */
-	size_t		 len;
-};
 
 struct hs_header {
 	struct hs_str	 name;
