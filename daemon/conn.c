@@ -397,20 +397,13 @@ conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len
 	/*
 	 * Only the read buffer outlives the handler's call until the batch
 	 * is flushed; anything else a handler hands us (its own memory, a
-	 * reassembled message) is written now, behind the batch.
+	 * reassembled message, a split control frame) is written now, behind
+	 * the batch.
 	 */
-	if (l->batch_conn == c && len > 0 && ((const uint8_t *)data < l->rbuf ||
-	    (const uint8_t *)data + len > l->rbuf + LOOP_READ_BUF)) {
-		if (conn_flush(c) == -1)
+	if (l->batch_conn != c || (len > 0 && ((const uint8_t *)data < l->rbuf ||
+	    (const uint8_t *)data + len > l->rbuf + LOOP_READ_BUF))) {
+		if (l->batch_conn == c && conn_flush(c) == -1)
 			return -1;
-		hlen = ws_frame_header(hdr, true, opcode, len, NULL);
-		iov[0].iov_base = hdr;
-		iov[0].iov_len = hlen;
-		iov[1].iov_base = (void *)data;
-		iov[1].iov_len = len;
-		return conn_writev(c, iov, 2);
-	}
-	if (l->batch_conn != c) {
 		hlen = ws_frame_header(hdr, true, opcode, len, NULL);
 		iov[0].iov_base = hdr;
 		iov[0].iov_len = hlen;
@@ -768,22 +761,18 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 	struct ws_event		 ev;
 	enum ws_event_type	 t;
 	size_t			 off = 0;
-	bool			 owned;
 
 	l->batch_conn = c;
 	l->niov = l->nhdr = 0;
 	while (c->state == ST_OPEN && !c->dead &&
 	    (t = ws_parser_next(&c->parser, &c->wsl, buf, len, &off, &ev)) != WS_EV_NONE) {
-		/* Payloads from the parser's own buffers die at its next call. */
-		owned = ev.data != NULL && (ev.data < buf || ev.data > buf + len);
 		switch (t) {
 		case WS_EV_MESSAGE:
 			c->msgs_in++;
+			c->msg_started = 0;	/* the next one has its own deadline */
 			if (r->conf->content != CONTENT_ANY &&
-			    !conn_content_ok(c, ev.opcode, ev.data, ev.len)) {
-				owned = false;
+			    !conn_content_ok(c, ev.opcode, ev.data, ev.len))
 				break;
-			}
 			if (r->handler->on_message != NULL)
 				r->handler->on_message(r->instance, c, ev.opcode, ev.data, ev.len);
 			break;
@@ -797,17 +786,13 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 			c->close_code = ev.code;
 			/* Echo the peer's code; a close without one gets an empty one. */
 			conn_send_close(c, ev.code == WS_CLOSE_NO_STATUS ? 0 : ev.code, NULL);
-			owned = false;
 			break;
 		case WS_EV_ERROR:
 			conn_fail(c, ev.code, ev.error);
-			owned = false;
 			break;
 		default:
 			break;
 		}
-		if (owned && !c->dead)
-			conn_flush(c);
 	}
 	if (!c->dead)
 		conn_flush(c);

@@ -321,7 +321,7 @@ def test_unfinished_message_hits_the_assembly_deadline(daemon_factory):
     """A peer that keeps a message open with a fragment every 150 ms (so the
     idle timeout never fires) is closed with 1008 at message_timeout; a
     message completed in time is echoed."""
-    d = daemon_factory(quiet(timeout="2s", server_extra="message_timeout = 600ms"))
+    d = daemon_factory(quiet(timeout="5s", server_extra="message_timeout = 600ms"))
     addr = ("127.0.0.1", d.port)
     ok = wsrtest.WSClient.connect(addr)
     ok.send_frame(OP_TEXT, b"a", fin=False)
@@ -355,13 +355,26 @@ def test_unfinished_message_hits_the_assembly_deadline(daemon_factory):
     took = time.monotonic() - t0
     assert code == 1008, code
     assert 0.5 <= took <= 1.6, "closed after %.2f s" % took
+    # A stream whose reads always end inside the next message is fine: each
+    # message's deadline starts with that message, not with the first one.
+    stream = wsrtest.WSClient.connect(addr)
+    msgs = [bytes([65 + i]) * 100 for i in range(16)]
+    frames = b"".join(wsrtest.build_frame(OP_BINARY, m, mask_key=b"\5\6\7\x08")
+                      for m in msgs)
+    step = len(frames) // 16                  # one frame each; cuts mid-frame
+    stream.send_raw(frames[:step // 2])
+    for i in range(16):                       # 16 x 100 ms = 1.6 s > 600 ms
+        time.sleep(0.1)
+        stream.send_raw(frames[i * step + step // 2:(i + 1) * step + step // 2])
+    for m in msgs:
+        assert stream.read_message(3.0)[1] == m
+    stream.echo(OP_TEXT, b"stream still open")
     # A frame whose payload never finishes counts too.
     half = wsrtest.WSClient.connect(addr)
     t0 = time.monotonic()
     half.send_raw(wsrtest.build_frame(OP_BINARY, b"", length=1000, mask_key=b"\1\2\3\4") + b"z")
     assert half.read_close(3.0)[0] == 1008
     assert time.monotonic() - t0 <= 1.6
-    ok.echo(OP_TEXT, b"still fine")
 
 
 # ---------------------------------------------------------------- per-address limit
