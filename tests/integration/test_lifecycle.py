@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import time
@@ -200,3 +201,20 @@ def test_ipv6_loopback_listen(daemon_factory):
     d = daemon_factory(cfg)
     c = WSClient.connect(("::1", d.port2))
     c.echo(OP_TEXT, b"v6")
+
+
+def test_journald_priority_prefixes(daemon_factory, monkeypatch):
+    """Under systemd (JOURNAL_STREAM set) every log line starts with a
+    syslog priority prefix instead of a timestamp."""
+    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
+    d = daemon_factory(wsrtest.make_config(log_level="info"))
+    c = d.connect()
+    c.echo(wsrtest.OP_TEXT, b"journal")
+    c.send_close(1000)
+    c.read_close(3.0)
+    c.close_socket()
+    assert wsrtest.wait_until(lambda: "event=close" in d.log_text(), 3)
+    lines = [l for l in d.log_text().splitlines() if l]
+    assert lines and all(re.match(r"^<[3467]>", l) for l in lines), lines[:5]
+    assert any(l.startswith("<6>") and "event=open" in l for l in lines)
+    assert not any(re.match(r"^\d{4}-\d\d-\d\dT", l) for l in lines)
