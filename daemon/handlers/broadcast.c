@@ -362,12 +362,14 @@ bc_on_message(void *self, struct wsr_conn *c, int opcode, const void *data, size
 		if (m->qlen >= b->max_queue) {
 			if (b->skip) {
 				m->skipped++;
+				conn_note_slow_consumer(m->conn, false);
 				continue;
 			}
 			wsr_log(m->conn, WSR_LOG_INFO, "event=broadcast_overflow "
 			    "queued=%zu", m->qlen);
 			m->dropped = true;
 			member_clear_queue(m);
+			conn_note_slow_consumer(m->conn, true);
 			wsr_close(m->conn, 1008, "too slow");
 			continue;
 		}
