@@ -30,7 +30,7 @@ struct admin_sock {
 struct admin {
 	struct evhttp		*http;
 	struct admin_sock	*socks;
-	admin_ready_fn		 ready;
+	const struct admin_ops	*ops;
 	void			*arg;
 };
 
@@ -47,7 +47,8 @@ reply_text(struct evhttp_request *req, int code, const char *reason, const char 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "text/plain; charset=utf-8");
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	if (b != NULL)
+	/* evhttp 2.1 would send a HEAD answer's body. */
+	if (b != NULL && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
 		evbuffer_add(b, body, strlen(body));
 	evhttp_send_reply(req, code, reason, b);
 	if (b != NULL)
@@ -55,7 +56,7 @@ reply_text(struct evhttp_request *req, int code, const char *reason, const char 
 }
 
 static void
-serve_metrics(struct evhttp_request *req)
+serve_metrics(struct admin *a, struct evhttp_request *req)
 {
 	struct evbuffer	*b;
 	FILE		*f;
@@ -67,13 +68,14 @@ serve_metrics(struct evhttp_request *req)
 		reply_text(req, 500, "Internal Server Error", "out of memory\n");
 		return;
 	}
-	bad = metrics_render(f);
+	bad = metrics_render(f, a->ops->routes(a->arg));
 	if (fclose(f) != 0 || bad || (b = evbuffer_new()) == NULL) {
 		free(text);
 		reply_text(req, 500, "Internal Server Error", "out of memory\n");
 		return;
 	}
-	evbuffer_add(b, text, len);
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
+		evbuffer_add(b, text, len);
 	free(text);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	    "text/plain; version=0.0.4; charset=utf-8");
@@ -103,10 +105,10 @@ admin_request_cb(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0)
-		serve_metrics(req);
+		serve_metrics(a, req);
 	else if (strcmp(path, "/healthz") == 0)
 		reply_text(req, 200, "OK", "ok\n");
-	else if (a->ready(a->arg, &why))
+	else if (a->ops->ready(a->arg, &why))
 		reply_text(req, 200, "OK", "ready\n");
 	else {
 		snprintf(body, sizeof(body), "not ready: %s\n", why != NULL ? why : "unknown");
@@ -115,7 +117,7 @@ admin_request_cb(struct evhttp_request *req, void *arg)
 }
 
 struct admin *
-admin_new(struct event_base *base, admin_ready_fn ready, void *arg)
+admin_new(struct event_base *base, const struct admin_ops *ops, void *arg)
 {
 	struct admin	*a;
 
@@ -125,7 +127,7 @@ admin_new(struct event_base *base, admin_ready_fn ready, void *arg)
 		free(a);
 		return NULL;
 	}
-	a->ready = ready;
+	a->ops = ops;
 	a->arg = arg;
 	/* Every method reaches the callback, which answers 405 itself. */
 	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |

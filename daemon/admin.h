@@ -21,11 +21,18 @@ struct event_base;
 struct admin;
 struct admin_pending;
 
-/* Whether the daemon is ready to serve new connections (main.c decides). */
-typedef bool	(*admin_ready_fn)(void *arg, const char **why);
+struct route_table;
+
+/* What admin asks main.c (with arg). */
+struct admin_ops {
+	/* Whether the daemon is ready to serve new connections; else why not. */
+	bool			 (*ready)(void *arg, const char **why);
+	/* The route table new connections get (for /metrics). */
+	const struct route_table *(*routes)(void *arg);
+};
 
 /* The admin server (no socket yet); NULL when out of memory. */
-struct admin	*admin_new(struct event_base *base, admin_ready_fn ready, void *arg);
+struct admin	*admin_new(struct event_base *base, const struct admin_ops *ops, void *arg);
 void		 admin_free(struct admin *a);
 
 /*

@@ -249,6 +249,14 @@ daemon_ready(void *arg, const char **why)
 	return true;
 }
 
+static const struct route_table *
+daemon_routes(void *arg)
+{
+	return ((struct daemon *)arg)->loop.routes;
+}
+
+static const struct admin_ops admin_ops = { daemon_ready, daemon_routes };
+
 /* STATUS=: live counts, and the last reload's failure until one succeeds. */
 static void
 notify_status(struct daemon *d)
@@ -510,7 +518,7 @@ main(int argc, char **argv)
 	 * Before the privilege drop: the access log file may be root's, an
 	 * admin unix socket may live in a root-owned directory.
 	 */
-	if ((d.admin = admin_new(d.base, daemon_ready, &d)) == NULL ||
+	if ((d.admin = admin_new(d.base, &admin_ops, &d)) == NULL ||
 	    accesslog_open(t->cfg->access_log, &alog, &cause) == -1 ||
 	    admin_prepare(d.admin, t->cfg, &admin, &cause) == -1) {
 		log_error("event=startup_failed error=\"%s\"", cause ? cause : "out of memory");

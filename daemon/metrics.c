@@ -231,43 +231,72 @@ agg_cmp(const void *a, const void *b)
 	return strcmp(((const struct agg *)a)->path, ((const struct agg *)b)->path);
 }
 
-/* Every route path seen by any loop, with its sums; sorted; NULL when none or no memory. */
+/* The entry for path in a[0..*n), added (zeroed) when missing; NULL: no memory. */
 static struct agg *
-aggregate(size_t *n)
+agg_get(struct agg **a, size_t *n, size_t *cap, const char *path)
+{
+	struct agg	*grown;
+	size_t		 i;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp((*a)[i].path, path) == 0)
+			return &(*a)[i];
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 16;
+		if ((grown = realloc(*a, *cap * sizeof(**a))) == NULL)
+			return NULL;
+		*a = grown;
+	}
+	memset(&(*a)[i], 0, sizeof((*a)[i]));
+	(*a)[i].path = path;
+	esc_prom_label((*a)[i].label, sizeof((*a)[i].label), path, strlen(path), NULL);
+	(*n)++;
+	return &(*a)[i];
+}
+
+/*
+ * Every route path of t (so that a route has its series, at 0, from the
+ * start) and every path any loop has counted, with the sums over the loops;
+ * sorted by path. NULL with *n 0 when there is none or no memory.
+ */
+static struct agg *
+aggregate(const struct route_table *t, size_t *n)
 {
 	struct metrics		*m;
 	struct route_metrics	*rm;
-	struct agg		*a = NULL, *grown;
+	struct agg		*a = NULL, *e;
 	size_t			 i, cap = 0;
 
 	*n = 0;
+	for (i = 0; t != NULL && i < t->nroutes; i++)
+		if (agg_get(&a, n, &cap, t->routes[i].conf->path) == NULL)
+			goto nomem;
 	for (m = loops; m != NULL; m = m->next_loop) {
 		for (rm = __atomic_load_n(&m->routes, __ATOMIC_ACQUIRE); rm != NULL;
 		    rm = rm->next) {
-			for (i = 0; i < *n && strcmp(a[i].path, rm->path) != 0; i++)
-				/* nothing */;
-			if (i == *n) {
-				if (*n == cap) {
-					cap = cap ? 2 * cap : 16;
-					if ((grown = realloc(a, cap * sizeof(*a))) == NULL) {
-						free(a);
-						*n = 0;
-						return NULL;
-					}
-					a = grown;
-				}
-				memset(&a[i], 0, sizeof(a[i]));
-				a[i].path = rm->path;
-				esc_prom_label(a[i].label, sizeof(a[i].label), rm->path,
-				    strlen(rm->path), NULL);
-				(*n)++;
-			}
-			rm_add(&a[i].sum, rm);
+			if ((e = agg_get(&a, n, &cap, rm->path)) == NULL)
+				goto nomem;
+			rm_add(&e->sum, rm);
 		}
 	}
 	if (*n > 1)
 		qsort(a, *n, sizeof(*a), agg_cmp);
 	return a;
+nomem:
+	free(a);
+	*n = 0;
+	return NULL;
+}
+
+static bool
+loop_has(const struct metrics *m, const char *path)
+{
+	const struct route_metrics	*rm;
+
+	for (rm = __atomic_load_n(&m->routes, __ATOMIC_ACQUIRE); rm != NULL; rm = rm->next)
+		if (strcmp(rm->path, path) == 0)
+			return true;
+	return false;
 }
 
 static void
@@ -363,7 +392,7 @@ render_routes(FILE *f, const struct agg *a, size_t n)
 }
 
 static void
-render_loops(FILE *f)
+render_loops(FILE *f, const struct agg *a, size_t n)
 {
 	struct metrics		*m;
 	struct route_metrics	*rm;
@@ -380,6 +409,11 @@ render_loops(FILE *f)
 			fprintf(f, "wsrouted_connections{route=\"%s\",worker=\"%u\"} %llu\n",
 			    label, m->worker, (unsigned long long)METRIC_LOAD(rm->open));
 		}
+		/* Routes this loop has not served yet (a has the current table's). */
+		for (s = 0; (size_t)s < n; s++)
+			if (!loop_has(m, a[s].path))
+				fprintf(f, "wsrouted_connections{route=\"%s\",worker=\"%u\"} 0\n",
+				    a[s].label, m->worker);
 		accepted += METRIC_LOAD(m->accepted);
 		for (s = 0; s < METRICS_HS_SLOTS; s++)
 			hs[s] += METRIC_LOAD(m->handshakes[s]);
@@ -488,7 +522,7 @@ render_process(FILE *f)
 }
 
 int
-metrics_render(FILE *f)
+metrics_render(FILE *f, const struct route_table *t)
 {
 	struct agg	*a;
 	size_t		 n;
@@ -497,8 +531,8 @@ metrics_render(FILE *f)
 	fprintf(f, "wsrouted_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
 
 	pthread_mutex_lock(&reg_lock);
-	render_loops(f);
-	a = aggregate(&n);
+	a = aggregate(t, &n);
+	render_loops(f, a, n);
 	render_routes(f, a, n);
 	pthread_mutex_unlock(&reg_lock);
 	free(a);

@@ -111,8 +111,10 @@ void	metrics_set_start_time(double when);
 
 /*
  * Writes the whole exposition (every registered loop, the daemon's reload
- * counters, process_* from /proc/self) to f. Returns 0, or -1 when f failed.
+ * counters, process_* from /proc/self) to f; every route of t (the current
+ * table, may be NULL) has its series even before its first connection.
+ * Returns 0, or -1 when f failed.
  */
-int	metrics_render(FILE *f);
+int	metrics_render(FILE *f, const struct route_table *t);
 
 #endif
