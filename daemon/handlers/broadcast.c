@@ -1,7 +1,8 @@
 /*
  * broadcast.c — the built-in broadcast handler: every message a connection
  * sends goes to every connection of the route (or of its room), the sender
- * included unless `include_sender = no`. Written only against plugin.h.
+ * included unless `include_sender = no`. Written against plugin.h, plus
+ * conn_note_slow_consumer (handler.h) to count slow receivers in /metrics.
  *
  * Memory: a message is copied once, into a refcounted struct bmsg shared by
  * every receiver that cannot take it at once. A receiver whose socket is
