@@ -453,3 +453,29 @@ def test_access_log_off_by_default(daemon_factory):
     c.expect_close(1000)
     wait_log(d, "event=close")
     assert "closed_by" not in d.log_text()
+
+
+def test_tls_handshakes_counted(daemon_factory, tmp_path):
+    from test_tls import client_ctx, make_cert, tls_config, tls_ws
+    cert, key = make_cert(tmp_path)
+    sock = str(tmp_path / "admin.sock")
+    d = daemon_factory(tls_config(cert, key) + "[admin]\nlisten = unix:%s\n" % sock)
+    before = scrape(sock)
+    c = tls_ws(d.port, client_ctx(cert))
+    c.echo(OP_TEXT, b"over tls")
+    c.close_socket()
+    # Plain HTTP on the TLS listener: the TLS handshake fails.
+    bad = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    bad.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        while bad.recv(100):    # an alert, then EOF (or a reset): bounded by the timeout
+            pass
+    except ConnectionResetError:
+        pass
+    bad.close()
+
+    def delta(result):
+        return val(scrape(sock), "wsrouted_tls_handshakes_total", result=result) - \
+            val(before, "wsrouted_tls_handshakes_total", result=result)
+    assert wsrtest.wait_until(lambda: delta("ok") == 1 and delta("failed") == 1, 3), \
+        (delta("ok"), delta("failed"))
