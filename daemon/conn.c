@@ -1452,6 +1452,7 @@ conn_drain_all(struct loop *l)
 	for (c = l->conns; c != NULL; c = next) {
 		next = c->next;
 		c->in_cb++;
+		conn_closed_by(c, CLOSED_BY_SERVER);
 		if (c->state == ST_HANDSHAKE)
 			conn_destroy(c, "server shutting down");
 		else if (c->state == ST_OPEN) {
@@ -1518,7 +1519,7 @@ wsr_close(struct wsr_conn *c, int code, const char *reason)
 	if (code != 0 && (!ws_close_code_valid(code) || code == 1002 || code == 1007 ||
 	    code == 1009 || code == 1010))
 		code = WS_CLOSE_INTERNAL;
-	if (code == WS_CLOSE_INTERNAL && c->rm != NULL)
+	if (code == WS_CLOSE_INTERNAL && !c->close_sent && c->rm != NULL)
 		METRIC_ADD(c->rm->handler_errors, 1);
 	c->end_reason = "closed by handler";
 	c->in_cb++;
