@@ -479,3 +479,24 @@ def test_tls_handshakes_counted(daemon_factory, tmp_path):
             val(before, "wsrouted_tls_handshakes_total", result=result)
     assert wsrtest.wait_until(lambda: delta("ok") == 1 and delta("failed") == 1, 3), \
         (delta("ok"), delta("failed"))
+
+
+def test_timeout_closes_are_attributed(daemon_factory, tmp_path):
+    log = str(tmp_path / "access.kv")
+    d = daemon_factory(admin_config(server_extra="access_log = %s\n" % log, timeout="300ms",
+                                    handshake_timeout="300ms"))
+    c = d.connect("/echo")
+    assert c.read_close(3.0)[0] == 1001           # idle: nothing sent for 300 ms
+    c.send_close(1001)
+    c.expect_eof(3.0)
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    s.sendall(b"GET /echo HTTP/1.1\r\n")          # never finishes its head
+    assert s.recv(10) == b""
+    s.close()
+    idle, slow = kv_records(log, 2)
+    assert idle["closed_by"] == "timeout" and idle["close_code"] == 1001, idle
+    assert slow["closed_by"] == "timeout" and slow["status"] is None, slow
+    assert slow["reason"] == "handshake timeout", slow
+    m = scrape(admin_addr(d))
+    assert val(m, "wsrouted_connections_closed_total", route="/echo", closed_by="timeout") == 1
+    assert val(m, "wsrouted_close_frames_sent_total", route="/echo", code="1001") == 1
