@@ -1,6 +1,11 @@
 /*
  * admin.c — see admin.h.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +20,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "systemd.h"
 
 #define ADMIN_TIMEOUT_S		10	/* evhttp: idle and request time */
 #define ADMIN_MAX_HEADERS	8192
@@ -175,35 +181,113 @@ sock_find(struct admin_sock *list, const char *spec)
 	return NULL;
 }
 
+static int
+pending_add(struct admin_pending *p, const char *spec, int fd)
+{
+	struct admin_sock	*s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL || (s->spec = strdup(spec)) == NULL) {
+		free(s);
+		close(fd);
+		return -1;
+	}
+	s->fd = fd;
+	s->next = p->added;
+	p->added = s;
+	return 0;
+}
+
+/* Loopback (or unix) address of a passed socket; the config checked written ones. */
+static bool
+sock_is_local(int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	const struct in6_addr	*a6;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return false;
+	if (ss.ss_family == AF_UNIX)
+		return true;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+	a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	return ss.ss_family == AF_INET6 && (IN6_IS_ADDR_LOOPBACK(a6) ||
+	    (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127));
+}
+
+/*
+ * systemd:NAME: every passed socket of that name. evhttp closes what it is
+ * given when the line goes away, and passed sockets belong to systemd
+ * (listener.c never closes them), so it gets a duplicate.
+ */
+static int
+prepare_passed(struct admin_pending *p, const struct config_listen *cl, char **cause)
+{
+	const char	*name;
+	bool		 pub;
+	int		 i, fd, n = 0;
+
+	/* "public" is the only option a line may have (config.c). */
+	pub = cl->spec[strcspn(cl->spec, " \t")] != '\0';
+	for (i = 0; i < systemd_nsockets(); i++) {
+		fd = systemd_socket(i, &name);
+		if (strcmp(name, cl->name) != 0)
+			continue;
+		if (!pub && !sock_is_local(fd)) {
+			if (asprintf(cause, "%s:%d: listen %s: the passed socket is not on "
+			    "a loopback address; add the option 'public' to mean it",
+			    cl->file, cl->line, cl->spec) == -1)
+				*cause = NULL;
+			return -1;
+		}
+		if ((fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1 ||
+		    pending_add(p, cl->spec, fd) == -1) {
+			*cause = NULL;
+			return -1;
+		}
+		n++;
+	}
+	if (n == 0) {
+		if (asprintf(cause, "%s:%d: listen %s: no socket named '%s' was passed by "
+		    "the service manager", cl->file, cl->line, cl->spec, cl->name) == -1)
+			*cause = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int
 admin_prepare(struct admin *a, const struct config *cfg, struct admin_pending **pending,
     char **cause)
 {
-	struct admin_pending	*p;
-	struct admin_sock	*s;
-	size_t			 i;
+	const struct config_listen	*cl;
+	struct admin_pending		*p;
+	size_t				 i;
+	int				 fd;
 
+	*cause = NULL;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		goto nomem;
 	p->cfg = cfg;
 	for (i = 0; i < cfg->admin.nlistens; i++) {
-		if (sock_find(a->socks, cfg->admin.listens[i].spec) != NULL)
+		cl = &cfg->admin.listens[i];
+		if (sock_find(a->socks, cl->spec) != NULL)
 			continue;
-		if ((s = calloc(1, sizeof(*s))) == NULL ||
-		    (s->spec = strdup(cfg->admin.listens[i].spec)) == NULL) {
-			free(s);
-			admin_abort(p);
-			goto nomem;
+		if (cl->kind == LISTEN_SYSTEMD) {
+			if (prepare_passed(p, cl, cause) == -1)
+				goto fail;
+			continue;
 		}
-		s->next = p->added;
-		p->added = s;
-		if ((s->fd = listener_bind(&cfg->admin.listens[i], cause)) == -1) {
-			admin_abort(p);
-			return -1;
-		}
+		if ((fd = listener_bind(cl, cause)) == -1 || pending_add(p, cl->spec, fd) == -1)
+			goto fail;
 	}
 	*pending = p;
 	return 0;
+fail:
+	admin_abort(p);
+	if (*cause != NULL)
+		return -1;
 nomem:
 	*cause = strdup("out of memory");
 	return -1;

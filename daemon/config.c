@@ -1004,8 +1004,9 @@ listen_is_loopback(const struct config_listen *l)
 /*
  * [admin] listen = ADDRESS [public]. The admin endpoints tell whoever reaches
  * them about the traffic and the routes, so an address other than loopback
- * (or a unix socket) must be asked for with "public". Passed sockets
- * (systemd) are not supported here.
+ * (or a unix socket) must be asked for with "public". A socket passed by
+ * systemd must be named (systemd:NAME, so that "listen = systemd" in [server]
+ * leaves it alone); its address is checked when it is taken (admin.c).
  */
 static int
 set_admin_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
@@ -1038,11 +1039,16 @@ set_admin_listen(struct ctx *c, const struct key *k, const char *value, void *ds
 		free(addr);
 		return -1;
 	}
-	if (l.kind == LISTEN_SYSTEMD) {
-		conf_error(c, c->line, "%s: passed sockets are not supported in "
-		    "[admin], expected ADDRESS:PORT or unix:/PATH, got '%s'",
-		    k->name, addr);
+	if (l.kind == LISTEN_SYSTEMD && addr[7] != ':') {
+		conf_error(c, c->line, "%s: a passed socket in [admin] must be named, "
+		    "expected systemd:NAME (FileDescriptorName= of the .socket unit), "
+		    "got '%s'", k->name, addr);
 		free(addr);
+		return -1;
+	}
+	if (l.kind == LISTEN_SYSTEMD && (l.name = strdup(addr + 8)) == NULL) {
+		free(addr);
+		c->nomem = 1;
 		return -1;
 	}
 	if (l.kind == LISTEN_INET && !listen_is_loopback(&l) && !pub) {
@@ -1055,12 +1061,14 @@ set_admin_listen(struct ctx *c, const struct key *k, const char *value, void *ds
 		return -1;
 	}
 	free(addr);
-	/* The same address twice, here or in [server], could never be bound. */
+	/* The same address (or passed socket name) twice could never be bound. */
 	n = l.kind == LISTEN_INET && listen_port(&l) == 0 ? 0 : a->nlistens + cfg->nlistens;
 	for (i = 0; i < n; i++) {
 		o = i < a->nlistens ? &a->listens[i] : &cfg->listens[i - a->nlistens];
-		if (o->kind == l.kind && o->addrlen == l.addrlen &&
-		    memcmp(&o->addr, &l.addr, l.addrlen) == 0) {
+		if (o->kind == l.kind && (l.kind == LISTEN_SYSTEMD ? o->name != NULL &&
+		    strcmp(o->name, l.name) == 0 : o->addrlen == l.addrlen &&
+		    memcmp(&o->addr, &l.addr, l.addrlen) == 0)) {
+			free(l.name);
 			conf_error(c, c->line, "%s: duplicate of %s ('%s'%s)", k->name,
 			    where(c, o->file, o->line, why, sizeof(why)) + 3, o->spec,
 			    i < a->nlistens ? "" : " in [server]");
@@ -1068,11 +1076,13 @@ set_admin_listen(struct ctx *c, const struct key *k, const char *value, void *ds
 		}
 	}
 	if ((ls = realloc(a->listens, (a->nlistens + 1) * sizeof(*ls))) == NULL) {
+		free(l.name);
 		c->nomem = 1;
 		return -1;
 	}
 	a->listens = ls;
 	if ((l.spec = strdup(value)) == NULL) {
+		free(l.name);
 		c->nomem = 1;
 		return -1;
 	}
@@ -2820,8 +2830,10 @@ config_free(struct config *cfg)
 		free(cfg->listens[i].name);
 	}
 	free(cfg->listens);
-	for (i = 0; i < cfg->admin.nlistens; i++)
+	for (i = 0; i < cfg->admin.nlistens; i++) {
 		free(cfg->admin.listens[i].spec);
+		free(cfg->admin.listens[i].name);
+	}
 	free(cfg->admin.listens);
 	free(cfg->access_log);
 	for (i = 0; i < cfg->nroutes; i++)

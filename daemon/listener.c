@@ -176,6 +176,12 @@ passed_claimed(const struct config *cfg, const char *name)
 		    strcmp(cfg->listens[i].name, name) == 0)
 			return 1;
 	}
+	/* [admin] listen = systemd:NAME (admin.c serves those). */
+	for (i = 0; i < cfg->admin.nlistens; i++) {
+		if (cfg->admin.listens[i].kind == LISTEN_SYSTEMD &&
+		    strcmp(cfg->admin.listens[i].name, name) == 0)
+			return 1;
+	}
 	return 0;
 }
 

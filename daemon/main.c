@@ -349,6 +349,10 @@ warn_unused_passed_sockets(const struct config *cfg)
 		if (cfg->listens[i].kind == LISTEN_SYSTEMD)
 			return;
 	}
+	for (i = 0; i < cfg->admin.nlistens; i++) {
+		if (cfg->admin.listens[i].kind == LISTEN_SYSTEMD)
+			return;
+	}
 	log_warn("event=passed_sockets_unused count=%d hint=\"add 'listen = systemd' to "
 	    "%s or stop the .socket unit\"", systemd_nsockets(), cfg->file);
 }

@@ -186,7 +186,7 @@ def test_public_admin_address_is_refused(tmp_path, addr):
 
 @pytest.mark.parametrize("line, error", [
     ("listen = 127.0.0.1:9090 tls", "the only option in [admin] is 'public'"),
-    ("listen = systemd:admin", "passed sockets are not supported in [admin]"),
+    ("listen = systemd", "a passed socket in [admin] must be named, expected systemd:NAME"),
     ("listen = 127.0.0.1:8080", "duplicate of line 2 ('127.0.0.1:8080' in [server])"),
     ("timeout = 5s", "timeout: not valid in [admin]"),
     ("bogus = 1", "unknown key 'bogus' in [admin]"),
@@ -500,3 +500,29 @@ def test_timeout_closes_are_attributed(daemon_factory, tmp_path):
     m = scrape(admin_addr(d))
     assert val(m, "wsrouted_connections_closed_total", route="/echo", closed_by="timeout") == 1
     assert val(m, "wsrouted_close_frames_sent_total", route="/echo", code="1001") == 1
+
+
+def test_admin_on_a_socket_passed_by_systemd(tmp_path):
+    from test_systemd import SOCKET_ACTIVATE, BUILT_WITH_SYSTEMD, Activated, config
+    if SOCKET_ACTIVATE is None or not BUILT_WITH_SYSTEMD:
+        pytest.skip("systemd-socket-activate not installed or built --without-systemd")
+    cfg = config(["systemd"]) + "[admin]\nlisten = systemd:admin\n"
+    a = Activated(tmp_path, cfg, nports=2, fdnames=["web", "admin"])
+    try:
+        a.first.close()
+        a.first = None
+        wsrtest.wait_until(lambda: "event=admin_listening listen=systemd:admin" in a.log_text(), 5)
+        # "listen = systemd" in [server] left the admin socket alone.
+        assert "event=listening listen=systemd fd=3 name=web" in a.log_text(), a.log_text()
+        assert not re.search(r"event=listening listen=systemd fd=\d+ name=admin", a.log_text())
+        c = a.connect(0)
+        c.echo(OP_TEXT, b"web")
+        assert http_get(("127.0.0.1", a.ports[1]), "/healthz")[0] == 200
+        assert val(scrape(("127.0.0.1", a.ports[1])), "wsrouted_handshakes_total",
+                   code="101") >= 1
+        # The WebSocket side is not served on the admin socket.
+        assert http_get(("127.0.0.1", a.ports[1]), "/echo")[0] == 404
+        c.send_close(1000)
+        c.expect_close(1000)
+    finally:
+        assert a.stop() == 0, a.log_text()

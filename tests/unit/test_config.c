@@ -962,6 +962,16 @@ test_admin_and_access_log(void **state)
 	    NAME ":4: access_log: expected stderr, off or an absolute file name, got "
 	    "'log.txt'",
 	    NAME ":6: log_format: not valid in [admin]");
+	/* Passed sockets: named only, and one name once across [server] and [admin]. */
+	cfg = parse_ok(SERVER "listen = systemd\n[admin]\nlisten = systemd:adm\n");
+	assert_int_equal(cfg->admin.listens[0].kind, LISTEN_SYSTEMD);
+	assert_string_equal(cfg->admin.listens[0].name, "adm");
+	config_free(cfg);
+	expect_errors(SERVER "listen = systemd:adm\n[admin]\nlisten = systemd:adm\n"
+	    "listen = systemd\n",
+	    NAME ":5: listen: duplicate of line 3 ('systemd:adm' in [server])",
+	    NAME ":6: listen: a passed socket in [admin] must be named, expected "
+	    "systemd:NAME (FileDescriptorName= of the .socket unit), got 'systemd'");
 }
 
 static void
