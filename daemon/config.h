@@ -120,6 +120,20 @@ struct config_route {
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
+/* access log line format ("log_format =") */
+enum log_format { LOG_FORMAT_KV, LOG_FORMAT_JSON };
+
+/*
+ * [admin] (metrics, health, readiness): listen lines as in [server] (INET or
+ * UNIX; no options but "public"). A non-loopback address is refused unless
+ * its line says "public".
+ */
+struct config_admin {
+	int			 line;		/* of the first [admin] header; 0: none */
+	struct config_listen	*listens;	/* tls/proxy_protocol always false */
+	size_t			 nlistens;
+};
+
 struct config {
 	char			*file;
 	struct config_listen	*listens;
@@ -151,6 +165,9 @@ struct config {
 	struct config_cidr	*trusted_proxies;
 	size_t			 ntrusted_proxies;
 	uint64_t		 proxy_protocol_timeout_ms;
+	struct config_admin	 admin;
+	enum log_format		 log_format;	/* of the access log */
+	char			*access_log;	/* "stderr", "off" or an absolute path */
 };
 
 /* One error: "FILE:LINE: message". */

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -31,6 +32,7 @@
 
 #include <wsrouted/plugin.h>
 
+#include "accesslog.h"
 #include "conn.h"
 #include "forwarded.h"
 #include "proxyproto.h"
@@ -82,6 +84,13 @@ struct wsr_conn {
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	uint64_t		 msgs_in;
+	uint64_t		 msgs_out;
+	struct route_metrics	*rm;		/* the route's counters (metrics.h), or NULL */
+	uint16_t		 http_status;	/* what the handshake was answered; 0: nothing */
+	uint8_t			 closed_by;	/* enum closed_by: the first cause wins */
+	bool			 ping_out;	/* our last ping has not been answered */
+	const struct hs_request	*req;		/* during conn_upgrade only */
+	char			*req_path;	/* a refused request's path, for the access log */
 	struct route		*route;		/* holds a table reference */
 	const struct limits	*lim;
 	struct ws_limits	 wsl;
@@ -124,7 +133,10 @@ loop_init(struct loop *l, struct event_base *base)
 	l->now = timer_now_ms();
 	if ((l->rbuf = malloc(LOOP_READ_BUF)) == NULL)
 		return -1;
-	return timer_wheel_init(&l->wheel, base, conn_timer_fire, l);
+	if (timer_wheel_init(&l->wheel, base, conn_timer_fire, l) == -1)
+		return -1;
+	metrics_register(&l->metrics);
+	return 0;
 }
 
 void
@@ -136,13 +148,23 @@ loop_free(struct loop *l)
 	l->per_ip = NULL;
 	free(l->rbuf);
 	l->rbuf = NULL;
+	metrics_unregister(&l->metrics);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/* The first cause of the end is the one the access log and metrics show. */
+static void
+conn_closed_by(struct wsr_conn *c, enum closed_by by)
+{
+	if (c->closed_by == CLOSED_BY_NONE)
+		c->closed_by = (uint8_t)by;
+}
+
 static void
 conn_destroy(struct wsr_conn *c, const char *why)
 {
+	conn_closed_by(c, CLOSED_BY_ABORT);
 	if (c->end_reason == NULL)
 		c->end_reason = why;
 	if (c->in_cb > 0)
@@ -336,6 +358,8 @@ conn_writev(struct wsr_conn *c, struct iovec *iov, int niov)
 			n = 0;
 		}
 		c->bytes_out += n;
+		if (c->rm != NULL)
+			METRIC_ADD(c->rm->bytes_out, (uint64_t)n);
 		if ((size_t)n == total)
 			return 0;
 	}
@@ -452,6 +476,9 @@ conn_send_close(struct wsr_conn *c, uint16_t code, const char *reason)
 	c->close_sent = true;
 	if (!c->close_rcvd)
 		c->close_code = code ? code : WS_CLOSE_NO_STATUS;
+	conn_closed_by(c, c->close_rcvd ? CLOSED_BY_CLIENT : CLOSED_BY_SERVER);
+	if (c->rm != NULL)
+		METRIC_ADD(c->rm->close_sent[metrics_close_slot(code ? code : WS_CLOSE_NO_STATUS)], 1);
 	if (conn_send_frame(c, WS_OP_CLOSE, payload, n) == -1 || conn_flush(c) == -1)
 		return;
 	conn_begin_linger(c, c->lim->close_timeout_ms);
@@ -476,6 +503,13 @@ conn_reject(struct wsr_conn *c, int status, const char *detail)
 
 	log_info("conn=%llu peer=%s event=rejected status=%d reason=\"%s\"",
 	    (unsigned long long)c->id, c->peer, status, detail != NULL ? detail : "");
+	METRIC_ADD(c->loop->metrics.handshakes[metrics_hs_slot(status)], 1);
+	c->http_status = (uint16_t)status;
+	conn_closed_by(c, CLOSED_BY_SERVER);
+	/* Only for the access log: the request head is gone by the time it is written. */
+	if (c->req != NULL && c->req_path == NULL && accesslog_enabled())
+		c->req_path = strndup(c->req->path.p, c->req->path.len < ACCESSLOG_FIELD_MAX ?
+		    c->req->path.len : ACCESSLOG_FIELD_MAX);
 	n = hs_build_error(resp, sizeof(resp), status, detail);
 	free(c->head);
 	c->head = NULL;
@@ -609,6 +643,7 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	}
 	c->route = r;
 	route_table_ref(r->table);
+	c->rm = metrics_route(&c->loop->metrics, c->loop->routes, r);
 	c->lim = &cr->limits;
 	c->wsl.max_frame_size = c->lim->max_frame_size;
 	c->wsl.max_message_size = c->lim->max_message_size;
@@ -634,11 +669,17 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	c->has_handle = true;
 	if (r->handler->on_open != NULL && (st = r->handler->on_open(r->instance, c)) != 0) {
 		/* plugin.h: 500 and 503 are answered as such, anything else as 403. */
+		if (st == 500 && c->rm != NULL)
+			METRIC_ADD(c->rm->handler_errors, 1);
 		conn_reject(c, st == 500 || st == 503 ? st : 403, "refused by the handler");
 		return;
 	}
 	c->opened = true;
 	c->loop->nopen++;
+	c->http_status = 101;
+	METRIC_ADD(c->loop->metrics.handshakes[metrics_hs_slot(101)], 1);
+	if (c->rm != NULL)
+		METRIC_ADD(c->rm->open, 1);
 	c->state = ST_OPEN;
 	c->next_ping = c->loop->now + c->lim->ping_period_ms;
 	log_info("conn=%llu peer=%s event=open route=%s subprotocol=%s",
@@ -701,7 +742,9 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 		conn_reject(c, status, req.error);
 		return;
 	}
+	c->req = &req;
 	conn_upgrade(c, &req, (uint8_t *)head + end, len - end);
+	c->req = NULL;
 	if (c->head != NULL && !c->dead) {
 		free(c->head);
 		c->head = NULL;
@@ -753,6 +796,28 @@ conn_content_ok(struct wsr_conn *c, int opcode, const void *data, size_t len)
 	return true;
 }
 
+/*
+ * A pong answering our last ping (its payload is the ping's: our clock in
+ * ms when we sent it) gives one round-trip time. Unsolicited pongs, and
+ * repeats, are ignored.
+ */
+static void
+conn_pong(struct wsr_conn *c, const struct ws_event *ev)
+{
+	const uint8_t	*p = ev->data;
+	uint64_t	 sent = 0;
+	int		 i;
+
+	if (!c->ping_out || ev->len != 8 || c->rm == NULL)
+		return;
+	for (i = 0; i < 8; i++)
+		sent = (sent << 8) | p[i];
+	if (sent != c->next_ping - c->lim->ping_period_ms || sent > c->loop->now)
+		return;
+	c->ping_out = false;
+	metrics_rtt_observe(c->rm, c->loop->now - sent);
+}
+
 static void
 conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 {
@@ -769,6 +834,8 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 		switch (t) {
 		case WS_EV_MESSAGE:
 			c->msgs_in++;
+			if (c->rm != NULL)
+				METRIC_ADD(c->rm->msgs_in, 1);
 			c->msg_started = 0;	/* the next one has its own deadline */
 			if (r->conf->content != CONTENT_ANY &&
 			    !conn_content_ok(c, ev.opcode, ev.data, ev.len))
@@ -780,10 +847,13 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 			conn_send_frame(c, WS_OP_PONG, ev.data, ev.len);
 			break;
 		case WS_EV_PONG:
+			conn_pong(c, &ev);
 			break;
 		case WS_EV_CLOSE:
 			c->close_rcvd = true;
 			c->close_code = ev.code;
+			if (c->rm != NULL)
+				METRIC_ADD(c->rm->close_rcvd[metrics_close_slot(ev.code)], 1);
 			/* Echo the peer's code; a close without one gets an empty one. */
 			conn_send_close(c, ev.code == WS_CLOSE_NO_STATUS ? 0 : ev.code, NULL);
 			break;
@@ -856,6 +926,8 @@ conn_on_writable(struct wsr_conn *c)
 		}
 		c->out_off += n;
 		c->bytes_out += n;
+		if (c->rm != NULL)
+			METRIC_ADD(c->rm->bytes_out, (uint64_t)n);
 	}
 	if (out_pending(c) == 0) {
 		out_release(c);
@@ -886,6 +958,8 @@ static void
 conn_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 {
 	c->bytes_in += n;
+	if (c->rm != NULL)
+		METRIC_ADD(c->rm->bytes_in, n);
 	c->last_rx = c->loop->now;
 	switch (c->state) {
 	case ST_HANDSHAKE:
@@ -919,6 +993,7 @@ conn_tls_readable(struct wsr_conn *c)
 		switch (tls_handshake(c->ssl, &why)) {
 		case TLS_OK:
 			c->tls_done = true;
+			METRIC_ADD(l->metrics.tls_ok, 1);
 			log_debug("conn=%llu peer=%s event=tls_established version=%s "
 			    "cipher=%s", (unsigned long long)c->id, c->peer,
 			    tls_version(c->ssl), tls_cipher(c->ssl));
@@ -1109,6 +1184,7 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 	case ST_HANDSHAKE:
 		log_info("conn=%llu peer=%s event=%s", (unsigned long long)c->id, c->peer,
 		    c->pp_pending ? "proxy_protocol_timeout" : "handshake_timeout");
+		conn_closed_by(c, CLOSED_BY_TIMEOUT);
 		conn_destroy(c, "handshake timeout");
 		break;
 	case ST_OPEN:
@@ -1116,6 +1192,7 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 			log_info("conn=%llu peer=%s event=idle_timeout",
 			    (unsigned long long)c->id, c->peer);
 			c->end_reason = "idle timeout";
+			conn_closed_by(c, CLOSED_BY_TIMEOUT);
 			conn_send_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
 			break;
 		}
@@ -1124,6 +1201,7 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 			log_info("conn=%llu peer=%s event=message_timeout",
 			    (unsigned long long)c->id, c->peer);
 			c->end_reason = "message not completed in time";
+			conn_closed_by(c, CLOSED_BY_TIMEOUT);
 			conn_send_close(c, WS_CLOSE_POLICY, "message not completed in time");
 			break;
 		}
@@ -1132,6 +1210,7 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 			for (i = 0; i < 8; i++)
 				ts[i] = (now >> (56 - 8 * i)) & 0xff;
 			conn_send_frame(c, WS_OP_PING, ts, sizeof(ts));
+			c->ping_out = true;	/* conn_pong recognises it by next_ping */
 			c->next_ping = now + c->lim->ping_period_ms;
 		}
 		if (!c->dead)
@@ -1202,6 +1281,7 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 	c->loop = l;
 	c->fd = fd;
 	c->id = ++l->next_id;
+	METRIC_ADD(l->metrics.accepted, 1);
 	c->accepted_at = c->last_rx = l->now;
 	c->close_code = WS_CLOSE_ABNORMAL;
 	ws_parser_init(&c->parser);
@@ -1256,6 +1336,48 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 	conn_schedule(c);
 }
 
+static const char *const closed_by_names[CLOSED_BY_N] = {
+	[CLOSED_BY_NONE] = "server",	/* not reached: every end sets one */
+	[CLOSED_BY_SERVER] = "server",
+	[CLOSED_BY_CLIENT] = "client",
+	[CLOSED_BY_ABORT] = "abort",
+	[CLOSED_BY_TIMEOUT] = "timeout",
+};
+
+/* The access log line of c, which is ending. */
+static void
+conn_access_log(const struct wsr_conn *c)
+{
+	struct access_rec	r;
+	struct timespec		ts;
+
+	memset(&r, 0, sizeof(r));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r.time = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	r.conn = c->id;
+	r.client = c->peer;
+	r.status = c->http_status;
+	if (c->opened) {
+		r.route = c->route->conf->path;
+		r.path = r.route;
+		r.path_len = strlen(r.route);
+		r.close_code = c->close_code;
+	} else if (c->req_path != NULL) {
+		r.path = c->req_path;
+		r.path_len = strlen(c->req_path);
+	}
+	r.query = c->opened ? c->query : NULL;
+	r.subprotocol = c->opened ? c->subprotocol : NULL;
+	r.duration_ms = c->loop->now - c->accepted_at;
+	r.bytes_in = c->bytes_in;
+	r.bytes_out = c->bytes_out;
+	r.msgs_in = c->msgs_in;
+	r.msgs_out = c->msgs_out;
+	r.closed_by = closed_by_names[c->closed_by];
+	r.reason = c->end_reason;
+	accesslog_write(&r);
+}
+
 static void
 conn_release(struct wsr_conn *c)
 {
@@ -1264,6 +1386,14 @@ conn_release(struct wsr_conn *c)
 	/* Before on_close: from then on a late wsr_handle_send gets -1. */
 	if (c->has_handle)
 		handle_unregister(c->id);
+	if (c->ssl != NULL && !c->tls_done)
+		METRIC_ADD(l->metrics.tls_failed, 1);
+	if (c->opened && c->rm != NULL) {
+		METRIC_SUB(c->rm->open, 1);
+		METRIC_ADD(c->rm->closed[c->closed_by], 1);
+	}
+	if (accesslog_enabled())
+		conn_access_log(c);
 	if (c->opened) {
 		if (c->route->handler->on_close != NULL)
 			c->route->handler->on_close(c->route->instance, c, c->close_code);
@@ -1302,6 +1432,7 @@ conn_release(struct wsr_conn *c)
 	free(c->pp_buf);
 	free(c->query);
 	free(c->hdrs);
+	free(c->req_path);
 	*c->pprev = c->next;
 	if (c->next != NULL)
 		c->next->pprev = c->pprev;
@@ -1321,6 +1452,7 @@ conn_drain_all(struct loop *l)
 	for (c = l->conns; c != NULL; c = next) {
 		next = c->next;
 		c->in_cb++;
+		conn_closed_by(c, CLOSED_BY_SERVER);
 		if (c->state == ST_HANDSHAKE)
 			conn_destroy(c, "server shutting down");
 		else if (c->state == ST_OPEN) {
@@ -1370,6 +1502,11 @@ wsr_send(struct wsr_conn *c, int opcode, const void *data, size_t len)
 		return -1;
 	c->in_cb++;
 	rv = conn_send_frame(c, opcode, data, len);
+	if (rv == 0) {
+		c->msgs_out++;
+		if (c->rm != NULL)
+			METRIC_ADD(c->rm->msgs_out, 1);
+	}
 	conn_api_leave(c);
 	return rv;
 }
@@ -1382,6 +1519,8 @@ wsr_close(struct wsr_conn *c, int code, const char *reason)
 	if (code != 0 && (!ws_close_code_valid(code) || code == 1002 || code == 1007 ||
 	    code == 1009 || code == 1010))
 		code = WS_CLOSE_INTERNAL;
+	if (code == WS_CLOSE_INTERNAL && !c->close_sent && c->rm != NULL)
+		METRIC_ADD(c->rm->handler_errors, 1);
 	c->end_reason = "closed by handler";
 	c->in_cb++;
 	conn_send_close(c, code, reason);
@@ -1491,4 +1630,15 @@ wsr_log(const struct wsr_conn *c, int level, const char *fmt, ...)
 		    c->peer, wsr_conn_path(c) ? wsr_conn_path(c) : "-", msg);
 	else
 		log_msg(level, "%s", msg);
+}
+
+void
+conn_note_slow_consumer(struct wsr_conn *c, bool closed)
+{
+	if (c == NULL || c->rm == NULL)
+		return;
+	if (closed)
+		METRIC_ADD(c->rm->slow_closed, 1);
+	else
+		METRIC_ADD(c->rm->slow_skipped, 1);
 }

@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 
 #include "frame.h"
+#include "metrics.h"
 #include "timer.h"
 
 #define LOOP_READ_BUF	(64 * 1024)
@@ -45,6 +46,7 @@ struct loop {
 	bool			 draining;	/* shutdown: no new connections */
 	struct ssl_ctx_st	*tls_ctx;	/* SSL_CTX for new TLS connections (owned) */
 	void			(*on_drained)(struct loop *);
+	struct metrics		 metrics;	/* this loop's counters (metrics.h) */
 
 	/* the write batch of the connection being read (see conn_send) */
 	struct wsr_conn	*batch_conn;

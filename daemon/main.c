@@ -9,15 +9,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "accesslog.h"
+#include "admin.h"
 #include "config.h"
 #include "conn.h"
 #include "handler.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "privdrop.h"
 #include "route.h"
 #include "systemd.h"
@@ -39,6 +43,8 @@ struct daemon {
 	struct event		*status_timer;		/* STATUS= refresh */
 	struct event		*watchdog_timer;	/* WATCHDOG=1 */
 	char			 reload_error[256];	/* "" or why the last reload failed */
+	struct admin		*admin;			/* [admin] endpoints */
+	bool			 serving;		/* the first config is in service (readyz) */
 };
 
 #define STATUS_PERIOD_MS	1000
@@ -213,6 +219,44 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	conn_drain_all(&d->loop);
 }
 
+static double
+wall_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * /readyz: ready from READY=1 until shutdown begins. Draining is read from
+ * the loop as well as from the signal, so that whatever starts a drain
+ * (SIGTERM, or a drain that spreads closes over time) turns readiness off.
+ */
+static bool
+daemon_ready(void *arg, const char **why)
+{
+	struct daemon	*d = arg;
+
+	if (d->stopping || d->loop.draining) {
+		*why = "draining";
+		return false;
+	}
+	if (!d->serving) {
+		*why = "starting";
+		return false;
+	}
+	return true;
+}
+
+static const struct route_table *
+daemon_routes(void *arg)
+{
+	return ((struct daemon *)arg)->loop.routes;
+}
+
+static const struct admin_ops admin_ops = { daemon_ready, daemon_routes };
+
 /* STATUS=: live counts, and the last reload's failure until one succeeds. */
 static void
 notify_status(struct daemon *d)
@@ -268,6 +312,7 @@ static void
 reload_failed(struct daemon *d, const char *why)
 {
 	snprintf(d->reload_error, sizeof(d->reload_error), "%s", why);
+	metrics_reload(false, wall_now());
 	log_error("event=reload_failed file=%s keeping=previous error=\"%s\"",
 	    d->config_path, why);
 	systemd_notify_ready(d->loop.routes->nroutes);
@@ -304,6 +349,10 @@ warn_unused_passed_sockets(const struct config *cfg)
 		if (cfg->listens[i].kind == LISTEN_SYSTEMD)
 			return;
 	}
+	for (i = 0; i < cfg->admin.nlistens; i++) {
+		if (cfg->admin.listens[i].kind == LISTEN_SYSTEMD)
+			return;
+	}
 	log_warn("event=passed_sockets_unused count=%d hint=\"add 'listen = systemd' to "
 	    "%s or stop the .socket unit\"", systemd_nsockets(), cfg->file);
 }
@@ -318,8 +367,10 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon		*d = arg;
 	struct route_table	*t;
+	struct admin_pending	*admin = NULL;
 	char			*cause = NULL;
 	SSL_CTX			*tls = NULL;
+	int			 alog = -1;
 
 	(void)sig;
 	(void)what;
@@ -331,14 +382,26 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		reload_failed(d, last_load_error);
 		return;
 	}
-	if (listeners_reload(&d->loop, &d->listeners, t->cfg, &cause) == -1) {
+	/*
+	 * What can fail goes first and is only committed once all of it worked:
+	 * the access log (reopened even when unchanged: logrotate), the new
+	 * admin sockets, then the listeners (which commit themselves).
+	 */
+	if (accesslog_open(t->cfg->access_log, &alog, &cause) == -1 ||
+	    admin_prepare(d->admin, t->cfg, &admin, &cause) == -1 ||
+	    listeners_reload(&d->loop, &d->listeners, t->cfg, &cause) == -1) {
 		log_error("event=config_error error=\"%s\"", cause ? cause : "out of memory");
 		reload_failed(d, cause ? cause : "out of memory");
 		free(cause);
+		admin_abort(admin);
+		accesslog_abort(alog);
 		route_table_unref(t, handler_destroy_instance);
 		SSL_CTX_free(tls);
 		return;
 	}
+	accesslog_commit(t->cfg->access_log, alog, t->cfg->log_format);
+	admin_commit(d->admin, admin);
+	metrics_reload(true, wall_now());
 	d->reload_error[0] = '\0';
 	warn_identity_change(d->loop.routes->cfg, t->cfg);
 	route_table_unref(d->loop.routes, handler_destroy_instance);
@@ -371,7 +434,9 @@ main(int argc, char **argv)
 	};
 	struct daemon		 d;
 	struct route_table	*t;
+	struct admin_pending	*admin = NULL;
 	SSL_CTX			*tls = NULL;
+	int			 alog = -1;
 	struct event		*sigterm, *sigint, *sighup;
 	struct privdrop		 pd;
 	char			*cause = NULL;
@@ -379,6 +444,7 @@ main(int argc, char **argv)
 
 	memset(&d, 0, sizeof(d));
 	d.config_path = DEFAULT_CONFIG;
+	metrics_set_start_time(wall_now());
 	while ((ch = getopt_long(argc, argv, "c:tTvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -452,6 +518,19 @@ main(int argc, char **argv)
 		log_error("event=startup_failed error=\"cannot install signal handlers\"");
 		return 1;
 	}
+	/*
+	 * Before the privilege drop: the access log file may be root's, an
+	 * admin unix socket may live in a root-owned directory.
+	 */
+	if ((d.admin = admin_new(d.base, &admin_ops, &d)) == NULL ||
+	    accesslog_open(t->cfg->access_log, &alog, &cause) == -1 ||
+	    admin_prepare(d.admin, t->cfg, &admin, &cause) == -1) {
+		log_error("event=startup_failed error=\"%s\"", cause ? cause : "out of memory");
+		free(cause);
+		return 1;
+	}
+	accesslog_commit(t->cfg->access_log, alog, t->cfg->log_format);
+	admin_commit(d.admin, admin);
 	/* Only now: a client may connect (and a supervisor signal us) the moment we listen. */
 	if ((d.listeners = listeners_open(&d.loop, t->cfg, &cause)) == NULL) {
 		log_error("event=startup_failed error=\"%s\"", cause ? cause : "out of memory");
@@ -475,6 +554,7 @@ main(int argc, char **argv)
 	log_info("event=started version=%s config=%s routes=%zu pid=%ld", PACKAGE_VERSION,
 	    d.config_path, t->nroutes, (long)getpid());
 	systemd_notify_ready(t->nroutes);
+	d.serving = true;
 	notify_status(&d);
 	if (systemd_watchdog_interval_usec() != 0)
 		systemd_notify_watchdog();
@@ -483,6 +563,7 @@ main(int argc, char **argv)
 
 	log_info("event=stopped open=%zu", d.loop.nconns);
 	listeners_close(d.listeners);
+	admin_free(d.admin);
 	loop_free(&d.loop);
 	SSL_CTX_free(d.loop.tls_ctx);
 	route_table_unref(d.loop.routes, handler_destroy_instance);
