@@ -144,8 +144,6 @@ load_routes(const char *path, int to_stderr, SSL_CTX **tls)
 		route_table_unref(t, handler_destroy_instance);
 		t = NULL;
 	}
-	if (t != NULL)
-		report_lint(t->cfg, to_stderr);
 	if (t == NULL) {
 		snprintf(last_load_error, sizeof(last_load_error), "%s",
 		    cause ? cause : "out of memory");
@@ -400,6 +398,7 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	d->reload_error[0] = '\0';
+	report_lint(t->cfg, 0);
 	warn_identity_change(d->loop.routes->cfg, t->cfg);
 	route_table_unref(d->loop.routes, handler_destroy_instance);
 	d->loop.routes = t;
@@ -473,6 +472,8 @@ main(int argc, char **argv)
 	log_init(LOG_LVL_INFO);
 	if ((t = load_routes(d.config_path, 1, &tls)) == NULL)
 		return 1;
+	/* -t and -T print the warnings; the daemon logs them (journald priority). */
+	report_lint(t->cfg, test_only != 0);
 	if (test_only == 2)
 		return dump_config(t);
 	if (test_only) {
