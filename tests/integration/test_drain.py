@@ -294,3 +294,36 @@ def test_lifetime_close_is_a_normal_close_handshake(daemon):
             return ws.close_code, ws.close_reason
     assert asyncio.run(asyncio.wait_for(go(), 10)) == (1001, "connection lifetime reached")
     assert d.connect("/echo").is_open()
+
+
+# ------------------------------------------------------------ systemd STATUS=
+
+
+@pytest.mark.skipif(os.environ.get("WSROUTED_HAVE_SYSTEMD", "yes") != "yes",
+                    reason="built --without-systemd")
+def test_status_counts_connections_left_while_draining(daemon_factory, tmp_path, monkeypatch):
+    path = str(tmp_path / "notify.sock")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(path)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)     # inherited by the daemon
+    try:
+        d = daemon_factory(wsrtest.make_config(drain_window="3s", shutdown_timeout="6s"))
+        peers = open_clients(d, 10)
+        d.send_signal(signal.SIGTERM)
+        statuses = []
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and not any("left" in s for s in statuses):
+            ns.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                msg = ns.recv(4096).decode()
+            except socket.timeout:
+                break
+            statuses += [l[7:] for l in msg.split("\n") if l.startswith("STATUS=")]
+        draining = [s for s in statuses if s.startswith("draining")]
+        assert draining, statuses
+        assert re.match(r"draining, closing with 1001: 10 connection\(s\) left, "
+                        r"hard close in [56]s$", draining[0]), draining
+        collect_closes(peers, 5.0)
+        assert d.wait(3.0) == 0
+    finally:
+        ns.close()
