@@ -733,7 +733,7 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
  * Anything else keeps its answer. Returns false when it is not such a request.
  */
 static bool
-conn_devconsole(struct wsr_conn *c, struct hs_request *req, int status)
+conn_devconsole(struct wsr_conn *c, const struct hs_request *req, int status)
 {
 	struct route	*r;
 	struct iovec	 iov[2];
