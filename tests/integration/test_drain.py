@@ -155,7 +155,8 @@ def test_sigterm_spreads_2000_closes_over_the_window(daemon_factory):
     assert all(p.eof_at is not None for p in peers), "clients the daemon did not disconnect"
     assert rc == 0, "exit status %r %.2f s after SIGTERM (None: still running)" % (rc, exit_after)
     assert exit_after <= window + 2.5, "exit %.2f s after SIGTERM" % exit_after
-    print("close times by tenth of the window: %r; exit after %.2f s" % (counts, exit_after))
+    print("close times by tenth of the window: %r; first %.3f s, last %.3f s; exit after "
+          "%.2f s" % (counts, times[0], times[-1], exit_after))
 
 
 def test_sigusr2_is_a_restart_drain_with_1012(daemon_factory):
