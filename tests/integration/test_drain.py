@@ -220,6 +220,26 @@ def test_handshakes_in_progress_get_503(daemon_factory):
         wsrtest.open_socket(("127.0.0.1", d.port), timeout=1.0)
 
 
+def test_tls_handshake_in_progress_gets_503_once_it_reaches_http(daemon_factory, tmp_path):
+    """Connected before SIGTERM, TLS handshake after it: the 503 comes over TLS."""
+    from test_tls import client_ctx, make_cert, tls_config
+    cert, key = make_cert(tmp_path)
+    d = daemon_factory(wsrtest.set_server(tls_config(cert, key), drain_window="1s",
+                                          shutdown_timeout="4s"))
+    raw = wsrtest.open_socket(("127.0.0.1", d.port))          # no ClientHello yet
+    assert wsrtest.wait_until(lambda: "event=accept" in d.log_text(), 3.0)
+    d.send_signal(signal.SIGTERM)
+    assert wsrtest.wait_until(lambda: "event=shutdown" in d.log_text(), 3.0)
+    s = client_ctx(cert).wrap_socket(raw, server_hostname="localhost")
+    req, _ = wsrtest.handshake_request("/echo")
+    s.sendall(req)
+    c = wsrtest.WSClient(s)
+    c.read_head(3.0)
+    assert c.status == 503, (c.status, c.reason)
+    s.close()
+    assert d.wait(3.0) == 0
+
+
 # ------------------------------------------------------------ reload
 
 
