@@ -94,6 +94,7 @@ struct wsr_conn {
 	bool			 has_handle;	/* registered for wsr_handle_* */
 	bool			 hpaused;	/* reading stopped by the handler */
 	uint8_t			 in_cb;
+	uint8_t			 close_plan;	/* enum close_plan, for close_at */
 	short			 ev_flags;
 	uint16_t		 close_code;	/* for on_close and the log */
 	uint64_t		 id;
@@ -104,7 +105,6 @@ struct wsr_conn {
 	bool			 ip_counted;	/* holds a max_connections_per_ip count */
 	uint64_t		 deadline;	/* linger/close deadline */
 	uint64_t		 close_at;	/* planned close (close_plan); 0: none */
-	uint8_t			 close_plan;	/* enum close_plan */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	uint64_t		 msgs_in;
