@@ -168,6 +168,10 @@ static const struct key keys[] = {
 	  CFG(proxy_protocol_timeout_ms), 1, DURATION_MAX_MS },
 	{ "log_format",		IN_SERVER, 0, set_log_format, CFG(log_format), 0, 0 },
 	{ "access_log",		IN_SERVER, 0, set_access_log, CFG(access_log), 0, 0 },
+	{ "drain_window",	IN_SERVER, 0, set_duration,
+	  CFG(drain_window_ms), 0, DURATION_MAX_MS },
+	{ "proxy_idle_timeout",	IN_SERVER, 0, set_duration,
+	  CFG(proxy_idle_timeout_ms), 0, DURATION_MAX_MS },
 
 	{ "certificate",	IN_TLS, 0, set_string, CFG(tls.certificate), 0, 0 },
 	{ "private_key",	IN_TLS, 0, set_string, CFG(tls.private_key), 0, 0 },
@@ -197,12 +201,15 @@ static const struct key keys[] = {
 	  LIM(send_buffer), 0, 64 * MiB },
 	{ "message_timeout",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
 	  LIM(message_timeout_ms), 0, DURATION_MAX_MS },
+	{ "max_connection_lifetime", IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
+	  LIM(max_connection_lifetime_ms), 0, DURATION_MAX_MS },
 
 	{ "handler",		IN_ROUTE, 0, set_handler,
 	  RTE(handler), 0, 0 },
 	{ "origins",		IN_ROUTE, 0, set_origins, 0, 0, 0 },
 	{ "subprotocols",	IN_ROUTE, 0, set_subprotocols, 0, 0, 0 },
 	{ "content",		IN_ROUTE, 0, set_content, RTE(content), 0, 0 },
+	{ "devconsole",		IN_ROUTE, 0, set_bool, RTE(devconsole), 0, 0 },
 };
 
 _Static_assert(nitems(keys) <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");
@@ -463,6 +470,12 @@ fmt_duration(uint64_t ms, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%llums", (unsigned long long)ms);
 	return buf;
+}
+
+const char *
+config_fmt_duration(uint64_t ms, char *buf, size_t len)
+{
+	return fmt_duration(ms, buf, len);
 }
 
 /*
@@ -1855,6 +1868,14 @@ section_name(int where)
 	}
 }
 
+int
+config_key_index(const char *name)
+{
+	const struct key	*k = key_find(name, IN_SERVER | IN_ROUTE);
+
+	return k != NULL ? (int)(k - keys) : -1;
+}
+
 static void
 add_option(struct ctx *c, struct config_route *r, const char *key,
     const char *value)
@@ -2375,6 +2396,7 @@ parse(struct ctx *c, struct config_errors *errs)
 	cfg->limits.max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;
 	cfg->limits.max_output_buffer = CONFIG_DEFAULT_MAX_OUTPUT_BUFFER;
 	cfg->proxy_protocol_timeout_ms = CONFIG_DEFAULT_PROXY_PROTOCOL_TIMEOUT_MS;
+	cfg->drain_window_ms = CONFIG_DEFAULT_DRAIN_WINDOW_MS;
 	cfg->tls.min_version = CONFIG_TLS12;
 	cfg->tls.max_version = CONFIG_TLS13;
 	c->cfg = cfg;
@@ -2726,6 +2748,9 @@ dump_route(FILE *f, const struct config_route *r)
 			dump_key(f, 0, k->name, r->handler, where);
 		else if (k->set == set_content)
 			dump_key(f, 0, k->name, content_names[r->content], where);
+		else if (k->set == set_bool)
+			dump_key(f, 0, k->name, *(const bool *)((const char *)r + k->off) ?
+			    "yes" : "no", where);
 		else if (k->set == set_origins || k->set == set_subprotocols) {
 			if (k->set == set_origins && r->norigins == 0) {
 				dump_key(f, 0, k->name, "*", where);

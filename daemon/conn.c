@@ -34,6 +34,7 @@
 
 #include "accesslog.h"
 #include "conn.h"
+#include "devconsole.h"
 #include "forwarded.h"
 #include "proxyproto.h"
 #include "handler.h"
@@ -48,6 +49,29 @@ enum conn_state {
 	ST_HANDSHAKE,
 	ST_OPEN,
 	ST_LINGER,
+};
+
+/*
+ * A close the daemon decided on in advance (c->close_at): the end of the
+ * connection's lifetime, or its point of a drain window.
+ */
+enum close_plan {
+	PLAN_NONE,
+	PLAN_LIFETIME,
+	PLAN_SHUTDOWN,
+	PLAN_RESTART,
+	PLAN_ROUTE_REMOVED,
+};
+
+static const struct {
+	uint16_t	 code;
+	const char	*reason;	/* in the close frame and the log */
+} close_plans[] = {
+	[PLAN_NONE] = { 0, NULL },
+	[PLAN_LIFETIME] = { WS_CLOSE_GOING_AWAY, "connection lifetime reached" },
+	[PLAN_SHUTDOWN] = { WS_CLOSE_GOING_AWAY, "server shutting down" },
+	[PLAN_RESTART] = { WS_CLOSE_RESTART, "service restart" },
+	[PLAN_ROUTE_REMOVED] = { WS_CLOSE_GOING_AWAY, "route removed" },
 };
 
 struct wsr_conn {
@@ -72,6 +96,7 @@ struct wsr_conn {
 	bool			 has_handle;	/* registered for wsr_handle_* */
 	bool			 hpaused;	/* reading stopped by the handler */
 	uint8_t			 in_cb;
+	uint8_t			 close_plan;	/* enum close_plan, for close_at */
 	short			 ev_flags;
 	uint16_t		 close_code;	/* for on_close and the log */
 	uint64_t		 id;
@@ -81,6 +106,7 @@ struct wsr_conn {
 	uint64_t		 msg_started;	/* when the unfinished frame/message began; 0: none */
 	bool			 ip_counted;	/* holds a max_connections_per_ip count */
 	uint64_t		 deadline;	/* linger/close deadline */
+	uint64_t		 close_at;	/* planned close (close_plan); 0: none */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	uint64_t		 msgs_in;
@@ -218,6 +244,8 @@ conn_schedule(struct wsr_conn *c)
 		if (c->lim->message_timeout_ms > 0 && c->msg_started != 0 &&
 		    c->msg_started + c->lim->message_timeout_ms < at)
 			at = c->msg_started + c->lim->message_timeout_ms;
+		if (c->close_at != 0 && c->close_at < at)
+			at = c->close_at;
 		break;
 	case ST_LINGER:
 		at = c->deadline;
@@ -493,6 +521,44 @@ conn_fail(struct wsr_conn *c, uint16_t code, const char *why)
 	conn_send_close(c, code, why);
 }
 
+/*
+ * Plans c's close for `at`; the earlier plan wins (a connection whose
+ * lifetime ends before its point of a drain window keeps that). The caller
+ * reschedules c.
+ */
+static void
+conn_plan_close(struct wsr_conn *c, uint64_t at, enum close_plan why)
+{
+	if (c->close_at != 0 && c->close_at <= at)
+		return;
+	c->close_at = at;
+	c->close_plan = why;
+}
+
+static void
+conn_planned_close(struct wsr_conn *c)
+{
+	const char	*reason = close_plans[c->close_plan].reason;
+
+	log_debug("conn=%llu peer=%s event=planned_close code=%u reason=\"%s\"",
+	    (unsigned long long)c->id, c->peer, close_plans[c->close_plan].code, reason);
+	c->end_reason = reason;
+	conn_send_close(c, close_plans[c->close_plan].code, reason);
+}
+
+/*
+ * The i-th of n points spread over [start, start + window): n even slots,
+ * each point at a random place of its own slot. The close rate is flat over
+ * the whole window (n independent random draws would bunch), the first
+ * close comes near the start and the last near the end, and no two peers
+ * are closed in lockstep. window is at most DURATION_MAX_MS (< 2^32).
+ */
+static uint64_t
+spread_point(uint64_t start, uint64_t window, size_t i, size_t n)
+{
+	return start + ((uint64_t)i * window + arc4random_uniform((uint32_t)window)) / n;
+}
+
 /* ---- handshake -------------------------------------------------------- */
 
 static void
@@ -682,6 +748,14 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		METRIC_ADD(c->rm->open, 1);
 	c->state = ST_OPEN;
 	c->next_ping = c->loop->now + c->lim->ping_period_ms;
+	if (c->lim->max_connection_lifetime_ms > 0) {
+		uint64_t life = c->lim->max_connection_lifetime_ms;
+		uint64_t jitter = life * CONFIG_LIFETIME_JITTER_PERCENT / 100;
+
+		/* Within [life - jitter, life]: see CONFIG_LIFETIME_JITTER_PERCENT. */
+		conn_plan_close(c, c->loop->now + life -
+		    arc4random_uniform((uint32_t)jitter + 1), PLAN_LIFETIME);
+	}
 	log_info("conn=%llu peer=%s event=open route=%s subprotocol=%s",
 	    (unsigned long long)c->id, c->peer, cr->path,
 	    c->subprotocol != NULL ? c->subprotocol : "-");
@@ -693,6 +767,51 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		conn_frames_input(c, rest, nrest);
 }
 
+/*
+ * devconsole = yes: a plain GET (or HEAD) of the route, one that is no
+ * upgrade attempt at all (no Upgrade, no Sec-WebSocket-Key: what a browser's
+ * address bar sends), gets the console page instead of 426 (405 for HEAD).
+ * Anything else keeps its answer. Returns false when it is not such a request.
+ */
+static bool
+conn_devconsole(struct wsr_conn *c, const struct hs_request *req, int status)
+{
+	struct route	*r;
+	struct iovec	 iov[2];
+	char		 head[1024];
+	size_t		 n;
+	bool		 head_only;
+
+	if (status != 426 && status != 405)
+		return false;
+	head_only = http_str_eq(req->method, "HEAD");
+	if (!head_only && !http_str_eq(req->method, "GET"))
+		return false;
+	if (hs_request_header(req, "Upgrade") != NULL ||
+	    hs_request_header(req, "Sec-WebSocket-Key") != NULL)
+		return false;
+	r = route_lookup(c->loop->routes, req->path.p, req->path.len);
+	if (r == NULL || !r->conf->devconsole)
+		return false;
+	conn_resolve_peer(c, req);
+	if ((n = devconsole_head(head, sizeof(head))) == 0) {
+		conn_reject(c, 500, "cannot build the dev console page");
+		return true;
+	}
+	log_info("conn=%llu peer=%s event=devconsole route=%s method=%s",
+	    (unsigned long long)c->id, c->peer, r->conf->path, head_only ? "HEAD" : "GET");
+	iov[0].iov_base = head;
+	iov[0].iov_len = n;
+	iov[1].iov_base = (void *)devconsole_body(&iov[1].iov_len);
+	free(c->head);
+	c->head = NULL;
+	c->end_reason = "dev console page served";
+	if (conn_writev(c, iov, head_only ? 1 : 2) == -1)
+		return true;
+	conn_begin_linger(c, c->loop->linger_ms);
+	return true;
+}
+
 static void
 conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 {
@@ -702,6 +821,11 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 	ssize_t			 end;
 	int			 status;
 
+	/* Reached the HTTP stage after the drain began (TLS, PROXY): a clean no. */
+	if (c->loop->draining) {
+		conn_reject(c, 503, "server shutting down");
+		return;
+	}
 	/* A TLS ClientHello on a plain listener will never end a head: say so now. */
 	if (c->head == NULL && n > 0 && buf[0] == 0x16) {
 		conn_reject(c, 400, "TLS handshake on a plain-text listener");
@@ -739,7 +863,8 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 		return;
 	}
 	if ((status = hs_request_parse(head, end, &req)) != 0) {
-		conn_reject(c, status, req.error);
+		if (!conn_devconsole(c, &req, status))
+			conn_reject(c, status, req.error);
 		return;
 	}
 	c->req = &req;
@@ -1188,6 +1313,10 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 		conn_destroy(c, "handshake timeout");
 		break;
 	case ST_OPEN:
+		if (c->close_at != 0 && now >= c->close_at) {
+			conn_planned_close(c);
+			break;
+		}
 		if (c->lim->timeout_ms > 0 && now >= c->last_rx + c->lim->timeout_ms) {
 			log_info("conn=%llu peer=%s event=idle_timeout",
 			    (unsigned long long)c->id, c->peer);
@@ -1442,29 +1571,76 @@ conn_release(struct wsr_conn *c)
 		l->on_drained(l);
 }
 
-void
-conn_drain_all(struct loop *l)
+/* Open, not closing yet and, with t, on a route path that t does not have. */
+static bool
+conn_drain_candidate(const struct wsr_conn *c, struct route_table *t)
+{
+	const char	*path;
+
+	if (c->state != ST_OPEN || c->close_sent || c->dead)
+		return false;
+	if (t == NULL)
+		return true;
+	path = c->route->conf->path;
+	return route_lookup(t, path, strlen(path)) == NULL;
+}
+
+/*
+ * Gives every candidate its point of the drain window (or closes it now
+ * when the window is 0). Each loop spreads its own connections.
+ */
+static size_t
+conn_drain_spread(struct loop *l, struct route_table *t, enum close_plan why)
 {
 	struct wsr_conn	*c, *next;
+	size_t		 n = 0, i = 0;
 
-	l->draining = true;
 	l->now = timer_now_ms();
+	for (c = l->conns; c != NULL; c = c->next)
+		if (conn_drain_candidate(c, t))
+			n++;
 	for (c = l->conns; c != NULL; c = next) {
 		next = c->next;
 		c->in_cb++;
-		conn_closed_by(c, CLOSED_BY_SERVER);
-		if (c->state == ST_HANDSHAKE)
-			conn_destroy(c, "server shutting down");
-		else if (c->state == ST_OPEN) {
-			c->end_reason = "server shutting down";
-			conn_send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+		if (t == NULL && c->state == ST_HANDSHAKE) {
+			/*
+			 * A clean 503 rather than a drop. A connection still in
+			 * its TLS handshake or waiting for its PROXY header gets
+			 * it once it reaches HTTP (conn_handshake_input).
+			 */
+			if (!c->pp_pending && (c->ssl == NULL || c->tls_done))
+				conn_reject(c, 503, "server shutting down");
+		} else if (conn_drain_candidate(c, t)) {
+			if (l->drain_window_ms == 0) {
+				c->close_plan = why;
+				conn_planned_close(c);
+			} else {
+				conn_plan_close(c, spread_point(l->now, l->drain_window_ms, i,
+				    n), why);
+				conn_schedule(c);
+			}
+			i++;
 		}
 		c->in_cb--;
 		if (c->dead)
 			conn_release(c);
 	}
+	return n;
+}
+
+void
+conn_drain_all(struct loop *l, uint16_t code)
+{
+	l->draining = true;	/* first: readiness checks and new handshakes see it */
+	conn_drain_spread(l, NULL, code == WS_CLOSE_RESTART ? PLAN_RESTART : PLAN_SHUTDOWN);
 	if (l->nconns == 0 && l->on_drained != NULL)
 		l->on_drained(l);
+}
+
+size_t
+conn_drain_removed_routes(struct loop *l, struct route_table *t)
+{
+	return conn_drain_spread(l, t, PLAN_ROUTE_REMOVED);
 }
 
 void

@@ -1830,6 +1830,45 @@ test_dump_round_trip(void **state)
 	tree_rm();
 }
 
+/* drain_window, proxy_idle_timeout, max_connection_lifetime, devconsole. */
+static void
+test_ops_keys(void **state)
+{
+	struct config	*cfg;
+
+	(void)state;
+	cfg = parse_ok(SERVER "[route /a]\nhandler = echo\n");
+	assert_int_equal(cfg->drain_window_ms, CONFIG_DEFAULT_DRAIN_WINDOW_MS);
+	assert_int_equal(cfg->proxy_idle_timeout_ms, 0);
+	assert_int_equal(cfg->limits.max_connection_lifetime_ms, 0);
+	assert_false(cfg->routes[0].devconsole);
+	config_free(cfg);
+
+	cfg = parse_ok(SERVER "drain_window = 0\nproxy_idle_timeout = 1m\n"
+	    "max_connection_lifetime = 1h\n"
+	    "[route /a]\nhandler = echo\ndevconsole = yes\n"
+	    "[route /b]\nhandler = echo\nmax_connection_lifetime = 90s\n");
+	assert_int_equal(cfg->drain_window_ms, 0);
+	assert_int_equal(cfg->proxy_idle_timeout_ms, 60000);
+	assert_true(cfg->routes[0].devconsole);
+	assert_int_equal(cfg->routes[0].limits.max_connection_lifetime_ms, 3600000);
+	assert_false(cfg->routes[1].devconsole);
+	assert_int_equal(cfg->routes[1].limits.max_connection_lifetime_ms, 90000);
+	config_free(cfg);
+
+	expect_errors(SERVER "drain_window = soon\ndevconsole = yes\n"
+	    "[route /a]\nhandler = echo\ndevconsole = maybe\ndrain_window = 1s\n"
+	    "proxy_idle_timeout = 1s\n",
+	    NAME ":3: drain_window: expected a duration like 500ms, 10s, 5m or 1h, "
+	    "got 'soon'",
+	    NAME ":4: devconsole: only valid in a [route /PATH] section, not in [server]",
+	    NAME ":7: devconsole: expected yes or no, got 'maybe'",
+	    NAME ":8: drain_window: only valid in [server], not in [route /a]",
+	    NAME ":9: proxy_idle_timeout: only valid in [server], not in [route /a]");
+	assert_true(config_key_index("devconsole") >= 0);
+	assert_int_equal(config_key_index("no_such_key"), -1);
+}
+
 int
 main(void)
 {
@@ -1890,6 +1929,7 @@ main(void)
 		cmocka_unit_test(test_error_include_files),
 		cmocka_unit_test(test_error_include_keys),
 		cmocka_unit_test(test_dump_round_trip),
+		cmocka_unit_test(test_ops_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
