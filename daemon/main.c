@@ -22,6 +22,7 @@
 #include "route.h"
 #include "systemd.h"
 #include "tls.h"
+#include "worker.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -31,7 +32,8 @@
 struct daemon {
 	const char		*config_path;
 	struct event_base	*base;
-	struct loop		 loop;
+	struct loop		 loop;		/* with workers: the acceptor only */
+	struct workers		*workers;	/* NULL: workers = 1, one loop */
 	struct listener		*listeners;
 	struct event		*shutdown_timer;
 	uint64_t		 shutdown_timeout_ms;
@@ -47,6 +49,13 @@ struct daemon {
 static char	last_load_error[200];
 
 static void	notify_status(struct daemon *d);
+
+/* Open connections, on the one loop or across the workers. */
+static size_t
+nconns(struct daemon *d)
+{
+	return d->workers != NULL ? workers_nconns(d->workers, NULL, 0) : d->loop.nconns;
+}
 
 static void
 usage(FILE *f)
@@ -185,7 +194,7 @@ shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_warn("event=shutdown_timeout open=%zu", d->loop.nconns);
+	log_warn("event=shutdown_timeout open=%zu", nconns(d));
 	event_base_loopbreak(d->base);
 }
 
@@ -202,7 +211,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info("event=shutdown signal=%s connections=%zu",
-	    sig == SIGTERM ? "TERM" : "INT", d->loop.nconns);
+	    sig == SIGTERM ? "TERM" : "INT", nconns(d));
 	systemd_notify_stopping();
 	notify_status(d);
 	listeners_close(d->listeners);
@@ -210,24 +219,60 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	tv.tv_sec = d->shutdown_timeout_ms / 1000;
 	tv.tv_usec = (d->shutdown_timeout_ms % 1000) * 1000;
 	evtimer_add(d->shutdown_timer, &tv);
-	conn_drain_all(&d->loop);
+	if (d->workers != NULL)
+		workers_drain(d->workers);	/* workers_drained() when all are */
+	else
+		conn_drain_all(&d->loop);
+}
+
+static void
+workers_drained(void *arg)
+{
+	struct daemon	*d = arg;
+
+	event_base_loopbreak(d->base);
+}
+
+/* ", workers 3+2+4": connections per worker thread, for STATUS=. */
+static void
+format_workers(struct daemon *d, char *buf, size_t cap)
+{
+	size_t		counts[CONFIG_WORKERS_MAX], len;
+	unsigned	i, n;
+	int		k;
+
+	buf[0] = '\0';
+	if (d->workers == NULL)
+		return;
+	n = workers_n(d->workers);
+	workers_nconns(d->workers, counts, CONFIG_WORKERS_MAX);
+	len = (size_t)snprintf(buf, cap, ", workers ");
+	for (i = 0; i < n && len < cap; i++) {
+		k = snprintf(buf + len, cap - len, "%s%zu", i > 0 ? "+" : "", counts[i]);
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
 }
 
 /* STATUS=: live counts, and the last reload's failure until one succeeds. */
 static void
 notify_status(struct daemon *d)
 {
+	char	per[CONFIG_WORKERS_MAX * 8 + 16];
+
+	format_workers(d, per, sizeof(per));
 	if (d->stopping)
-		systemd_notify_status("stopping, %zu connection(s) open", d->loop.nconns);
+		systemd_notify_status("stopping, %zu connection(s) open%s", nconns(d), per);
 	else if (d->reload_error[0] != '\0')
 		systemd_notify_status("serving %zu connection(s), %zu route(s), %zu "
-		    "listener(s); reload failed, serving the previous configuration: %s",
-		    d->loop.nconns, d->loop.routes->nroutes,
-		    listeners_count(d->listeners), d->reload_error);
+		    "listener(s)%s; reload failed, serving the previous configuration: %s",
+		    nconns(d), d->loop.routes->nroutes,
+		    listeners_count(d->listeners), per, d->reload_error);
 	else
 		systemd_notify_status("serving %zu connection(s), %zu route(s), %zu "
-		    "listener(s)", d->loop.nconns, d->loop.routes->nroutes,
-		    listeners_count(d->listeners));
+		    "listener(s)%s", nconns(d), d->loop.routes->nroutes,
+		    listeners_count(d->listeners), per);
 }
 
 static void
@@ -290,6 +335,9 @@ warn_identity_change(const struct config *old, const struct config *new)
 	    old->allow_root != new->allow_root)
 		log_warn("event=reload_partial keys=\"user group allow_root\" "
 		    "hint=\"these take effect at the next restart\"");
+	if (old->workers != new->workers)
+		log_warn("event=reload_partial keys=workers "
+		    "hint=\"the number of workers changes at the next restart\"");
 }
 
 /* Sockets passed by systemd that no listen line takes: their clients would wait forever. */
@@ -352,6 +400,9 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		log_warn("event=reload_warning reason=\"no [tls] section: TLS listeners keep "
 		    "the previous certificate until a restart\"");
 	apply_server_settings(d, t->cfg);
+	/* Each worker takes its own references; its queue orders it before later accepts. */
+	if (d->workers != NULL)
+		workers_reload(d->workers, t, tls);
 	log_info("event=reloaded routes=%zu listeners=%zu", t->nroutes,
 	    listeners_count(d->listeners));
 	systemd_notify_ready(t->nroutes);
@@ -376,6 +427,7 @@ main(int argc, char **argv)
 	struct privdrop		 pd;
 	char			*cause = NULL;
 	int			 ch, test_only = 0;
+	unsigned		 nworkers;
 
 	memset(&d, 0, sizeof(d));
 	d.config_path = DEFAULT_CONFIG;
@@ -466,6 +518,14 @@ main(int argc, char **argv)
 	}
 	if (pd.active)
 		log_info("event=privileges_dropped uid=%ld gid=%ld", (long)pd.uid, (long)pd.gid);
+	/* After the privilege drop: threads then start with the final identity. */
+	nworkers = t->cfg->workers == 0 ? workers_auto() : (unsigned)t->cfg->workers;
+	if (nworkers > 1 &&
+	    (d.workers = workers_start(nworkers, &d.loop, workers_drained, &d, &cause)) == NULL) {
+		log_error("event=startup_failed error=\"%s\"", cause ? cause : "out of memory");
+		free(cause);
+		return 1;
+	}
 	if (start_periodic(&d, &d.status_timer, STATUS_PERIOD_MS * 1000ULL, status_timer_cb) == -1 ||
 	    start_periodic(&d, &d.watchdog_timer, systemd_watchdog_interval_usec(),
 	    watchdog_timer_cb) == -1) {
@@ -481,8 +541,10 @@ main(int argc, char **argv)
 
 	event_base_dispatch(d.base);
 
-	log_info("event=stopped open=%zu", d.loop.nconns);
+	log_info("event=stopped open=%zu", nconns(&d));
 	listeners_close(d.listeners);
+	workers_stop(d.workers);	/* joins: each drops its connections on its thread */
+	d.workers = NULL;
 	loop_free(&d.loop);
 	SSL_CTX_free(d.loop.tls_ctx);
 	route_table_unref(d.loop.routes, handler_destroy_instance);
