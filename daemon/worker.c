@@ -24,6 +24,7 @@
 #include "build-config.h"
 
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -282,6 +283,11 @@ worker_main(void *arg)
 	struct loop	*l = &w->loop;
 	struct witem	*list, *next;
 
+	char		 name[16];
+
+	/* "wsr-wN" in /proc/PID/task/TID/comm: per-thread CPU can be told apart. */
+	snprintf(name, sizeof(name), "wsr-w%u", w->index);
+	prctl(PR_SET_NAME, name, 0, 0, 0);
 	self_index = w->index;
 	handler_set_thread_base(w->base);
 	event_base_dispatch(w->base);
@@ -478,7 +484,6 @@ workers_start(unsigned n, struct loop *acceptor, void (*on_drained)(void *), voi
 	struct workers	*ws;
 	sigset_t	 all, old;
 	unsigned	 i;
-	char		 name[16];
 
 	if ((ws = calloc(1, sizeof(*ws))) == NULL ||
 	    (ws->w = calloc(n, sizeof(*ws->w))) == NULL) {
@@ -509,8 +514,6 @@ workers_start(unsigned n, struct loop *acceptor, void (*on_drained)(void *), voi
 		if (pthread_create(&ws->w[i].thread, NULL, worker_main, &ws->w[i]) != 0)
 			break;
 		ws->w[i].started = true;
-		snprintf(name, sizeof(name), "wsr-w%u", i);
-		pthread_setname_np(ws->w[i].thread, name);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (i < n)

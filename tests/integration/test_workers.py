@@ -104,8 +104,13 @@ def test_config_values():
 
 def test_echo_spread_over_threads(daemon_factory, notify):
     d = daemon_factory(wconfig())
-    names = thread_names(d.pid)
-    assert sorted(n for n in names if n.startswith("wsr-w")) == ["wsr-w0", "wsr-w1"], names
+    end = time.monotonic() + 5.0
+    while True:  # each thread names itself when it starts
+        names = thread_names(d.pid)
+        if sorted(n for n in names if n.startswith("wsr-w")) == ["wsr-w0", "wsr-w1"]:
+            break
+        assert time.monotonic() < end, names
+        time.sleep(0.05)
     clients = [d.connect() for _ in range(20)]
     for i, c in enumerate(clients):
         c.echo(OP_TEXT, b"hello %d" % i)
