@@ -101,6 +101,7 @@ while [ $r -le "$ROUNDS" ]; do
 		line=$(grep '^RESULT' "$tmp/out" || echo "RESULT failed=1")
 		us=$(echo "$line" | field srv_cpu_us_per_msg)
 		errs=$(echo "$line" | field errors)
+		other=$(echo "$line" | field other_cpu_pct)
 		split=
 		if [ $w -eq 2 ]; then
 			d0=$(( $(thread_cpu wsr-w0) - c0 )); d1=$(( $(thread_cpu wsr-w1) - c1 ))
@@ -109,7 +110,7 @@ while [ $r -le "$ROUNDS" ]; do
 			split="conns_w0=$((n0 - odd)) conns_w1=$odd cpu_ticks_w0=$d0 cpu_ticks_w1=$d1"
 		fi
 		stop_server
-		echo "round=$r workers=$w test=echo us_per_msg=$us errors=$errs $split" | tee -a "$tmp/results"
+		echo "round=$r workers=$w test=echo us_per_msg=$us errors=$errs other_cpu_pct=$other $split" | tee -a "$tmp/results"
 
 		# --- broadcast to 1,000 receivers
 		start_server $w
@@ -127,10 +128,12 @@ while [ $r -le "$ROUNDS" ]; do
 		line=$(grep '^RESULT' "$tmp/out" || echo "RESULT failed=1")
 		us=$(echo "$line" | field srv_cpu_us_per_msg)
 		errs=$(echo "$line" | field errors)
+		other=$(echo "$line" | field other_cpu_pct)
+		rate=$(echo "$line" | field msgs_per_s)
 		kill $hold 2>/dev/null || true
 		wait $hold 2>/dev/null || true
 		stop_server
-		echo "round=$r workers=$w test=broadcast1000 us_per_msg=$us errors=$errs" | tee -a "$tmp/results"
+		echo "round=$r workers=$w test=broadcast1000 us_per_msg=$us msgs_per_s=$rate errors=$errs other_cpu_pct=$other" | tee -a "$tmp/results"
 	done
 	r=$((r + 1))
 done
