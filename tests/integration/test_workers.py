@@ -12,6 +12,7 @@ import pytest
 
 import wsrtest
 from wsrtest import OP_TEXT, WSClient, run_daemon
+from test_systemd import Activated, needs_sa
 
 WORKERS = 2
 
@@ -252,3 +253,27 @@ def test_max_connections_per_ip_across_workers(daemon_factory):
         assert time.monotonic() < end, "the count was never released"
         time.sleep(0.05)
     c.echo(OP_TEXT, b"ok")
+
+
+@needs_sa
+def test_socket_activation_with_workers(tmp_path):
+    """Sockets passed by systemd stay on the main loop; their connections are
+    handed to the workers like any other."""
+    notify = Notify(str(tmp_path / "sa-notify.sock"))
+    cfg = wsrtest.root_opt_in(wsrtest.make_config(listen="systemd",
+                                                  server_extra="workers = 2\n"))
+    a = Activated(tmp_path, cfg, env={"NOTIFY_SOCKET": notify.path})
+    try:
+        a.first.close()
+        a.first = None
+        clients = [a.connect() for _ in range(4)]
+        for c in clients:
+            c.echo(OP_TEXT, b"passed")
+        status = notify.wait_status(lambda s: "serving 4 connection" in s, 5.0,
+                                    "4 connections")
+        assert per_worker(status) == [2, 2], status
+        assert "event=workers_started count=2" in a.log_text()
+    finally:
+        rc = a.stop()
+        notify.close()
+    assert rc == 0, a.log_text()
