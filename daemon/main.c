@@ -357,6 +357,25 @@ warn_unused_passed_sockets(const struct config *cfg)
 }
 
 /*
+ * With worker threads running, a reload may not bring a route whose handler
+ * needs one loop (config.c refuses them with workers != 1 at start; a reload
+ * to workers = 1 only takes effect at restart). Returns its path, or NULL.
+ */
+static const char *
+route_needing_one_loop(const struct config *cfg)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nroutes; i++) {
+		const char *h = cfg->routes[i].handler;
+
+		if (strcmp(h, "exec") == 0 || strncmp(h, "plugin:", 7) == 0)
+			return cfg->routes[i].path;
+	}
+	return NULL;
+}
+
+/*
  * SIGHUP: new connections get the new route table; open connections keep
  * the routes (and handler instances) they started with until they close.
  * A broken config changes nothing.
@@ -367,6 +386,7 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	struct daemon		*d = arg;
 	struct route_table	*t;
 	char			*cause = NULL;
+	const char		*path;
 	SSL_CTX			*tls = NULL;
 
 	(void)sig;
@@ -377,6 +397,17 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("event=reload file=%s", d->config_path);
 	if ((t = load_routes(d->config_path, 0, &tls)) == NULL) {
 		reload_failed(d, last_load_error);
+		return;
+	}
+	if (d->workers != NULL && (path = route_needing_one_loop(t->cfg)) != NULL) {
+		char	why[sizeof(d->reload_error)];
+
+		snprintf(why, sizeof(why), "[route %s]: its handler needs workers = 1, and "
+		    "%u workers are running (the number of workers changes at a restart)",
+		    path, workers_n(d->workers));
+		reload_failed(d, why);
+		route_table_unref(t, handler_destroy_instance);
+		SSL_CTX_free(tls);
 		return;
 	}
 	if (listeners_reload(&d->loop, &d->listeners, t->cfg, &cause) == -1) {

@@ -207,6 +207,23 @@ def test_reload_reaches_every_worker(daemon_factory, notify):
         c.echo(OP_TEXT, b"still")
 
 
+def test_reload_cannot_bring_a_one_loop_handler(daemon_factory, notify):
+    """Worker threads keep running until a restart, so a reload that sets
+    workers = 1 and adds an exec route is refused as a whole."""
+    d = daemon_factory(wconfig())
+    c = d.connect()
+    with open(d.conf_path) as f:
+        good = f.read()
+    with open(d.conf_path, "w") as f:
+        f.write(good.replace("workers = 2", "workers = 1") +
+                "[route /sh]\nhandler = exec\ncommand = /bin/cat\n")
+    d.send_signal(signal.SIGHUP)
+    status = notify.wait_status(lambda s: "reload failed" in s, 5.0, "the failed reload")
+    assert "[route /sh]: its handler needs workers = 1, and 2 workers are running" in status
+    d.connect("/sh", expect=404).close_socket()
+    c.echo(OP_TEXT, b"unchanged")
+
+
 def test_sigterm_drains_every_worker(daemon_factory, notify):
     d = daemon_factory(wconfig())
     clients = [d.connect() for _ in range(6)]
