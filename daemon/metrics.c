@@ -318,10 +318,29 @@ route_counter(FILE *f, const struct agg *a, size_t n, const char *name, const ch
 		    *(const uint64_t *)((const char *)&a[i].sum + off));
 }
 
+/* A per-route counter by close code; off: its array's offset in struct route_metrics. */
+static void
+close_counter(FILE *f, const struct agg *a, size_t n, const char *name, const char *help,
+    size_t off)
+{
+	char		 code[16];
+	const uint64_t	*v;
+	size_t		 i;
+	int		 s;
+
+	family(f, name, "counter", help);
+	for (i = 0; i < n; i++) {
+		v = (const uint64_t *)((const char *)&a[i].sum + off);
+		for (s = 0; s < METRICS_CLOSE_SLOTS; s++)
+			if (v[s] != 0)
+				fprintf(f, "%s{route=\"%s\",code=\"%s\"} %llu\n", name, a[i].label,
+				    close_slot_name(s, code, sizeof(code)), (unsigned long long)v[s]);
+	}
+}
+
 static void
 render_routes(FILE *f, const struct agg *a, size_t n)
 {
-	char		 code[16];
 	uint64_t	 cum;
 	size_t		 i;
 	int		 s, b;
@@ -339,23 +358,12 @@ render_routes(FILE *f, const struct agg *a, size_t n)
 	    "Bytes written to upgraded connections (the 101 answer and frames; TLS: before encryption).",
 	    offsetof(struct route_metrics, bytes_out));
 
-	family(f, "wsrouted_close_frames_sent_total", "counter",
-	    "Close frames sent, by close code (1005: a close without a code).");
-	for (i = 0; i < n; i++)
-		for (s = 0; s < METRICS_CLOSE_SLOTS; s++)
-			if (a[i].sum.close_sent[s] != 0)
-				fprintf(f, "wsrouted_close_frames_sent_total{route=\"%s\",code=\"%s\"} "
-				    "%llu\n", a[i].label, close_slot_name(s, code, sizeof(code)),
-				    (unsigned long long)a[i].sum.close_sent[s]);
-	family(f, "wsrouted_close_frames_received_total", "counter",
-	    "Close frames received, by close code (1005: a close without a code).");
-	for (i = 0; i < n; i++)
-		for (s = 0; s < METRICS_CLOSE_SLOTS; s++)
-			if (a[i].sum.close_rcvd[s] != 0)
-				fprintf(f, "wsrouted_close_frames_received_total{route=\"%s\","
-				    "code=\"%s\"} %llu\n", a[i].label,
-				    close_slot_name(s, code, sizeof(code)),
-				    (unsigned long long)a[i].sum.close_rcvd[s]);
+	close_counter(f, a, n, "wsrouted_close_frames_sent_total",
+	    "Close frames sent, by close code (1005: a close without a code).",
+	    offsetof(struct route_metrics, close_sent));
+	close_counter(f, a, n, "wsrouted_close_frames_received_total",
+	    "Close frames received, by close code (1005: a close without a code).",
+	    offsetof(struct route_metrics, close_rcvd));
 	family(f, "wsrouted_connections_closed_total", "counter",
 	    "Upgraded connections closed, by who ended them.");
 	for (i = 0; i < n; i++)

@@ -237,6 +237,22 @@ run(struct worker *w, struct witem *it)
 	free(it);
 }
 
+/* Takes every queued item (oldest first); with closing, later posts are refused. */
+static struct witem *
+take_queue(struct worker *w, bool closing)
+{
+	struct witem	*list;
+
+	pthread_mutex_lock(&w->mu);
+	if (closing)
+		w->closed = true;
+	list = w->head;
+	w->head = NULL;
+	w->tail = &w->head;
+	pthread_mutex_unlock(&w->mu);
+	return list;
+}
+
 static void
 wake_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -249,12 +265,7 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
 		log_error("event=worker_wake_failed worker=%u error=\"%s\"", w->index,
 		    strerror(errno));
-	pthread_mutex_lock(&w->mu);
-	list = w->head;
-	w->head = NULL;
-	w->tail = &w->head;
-	pthread_mutex_unlock(&w->mu);
-	for (; list != NULL; list = next) {
+	for (list = take_queue(w, false); list != NULL; list = next) {
 		next = list->next;
 		run(w, list);
 	}
@@ -293,7 +304,6 @@ worker_main(void *arg)
 	struct worker	*w = arg;
 	struct loop	*l = &w->loop;
 	struct witem	*list, *next;
-
 	char		 name[16];
 
 	/*
@@ -306,13 +316,7 @@ worker_main(void *arg)
 	handler_set_thread_base(w->base);
 	event_base_dispatch(w->base);
 
-	pthread_mutex_lock(&w->mu);
-	w->closed = true;
-	list = w->head;
-	w->head = NULL;
-	w->tail = &w->head;
-	pthread_mutex_unlock(&w->mu);
-	for (; list != NULL; list = next) {
+	for (list = take_queue(w, true); list != NULL; list = next) {
 		next = list->next;
 		discard(w, list);
 	}
