@@ -1,0 +1,219 @@
+"""Hostile clients at the reliability issue's full size (normal build only:
+under ASan these sizes measure the sanitizer, and test_hostile.py runs the
+CI-sized versions there).
+
+* slowloris: 4,000 trickling handshakes + 1,000 slow readers while a
+  legitimate client every 250 ms handshakes and echoes;
+* frame flood: 1,000 clients sending max-size frames flat out and reading
+  nothing, against the memory budget the config implies (docs/SECURITY.md).
+
+Every loop here is bounded by a deadline; every socket is closed in a finally.
+"""
+
+import heapq
+import multiprocessing
+import os
+import random
+import selectors
+import socket
+import statistics
+import time
+
+import pytest
+
+import wsrtest
+from wsrtest import OP_BINARY, OP_TEXT
+
+HANDSHAKE_TIMEOUT_S = 5.0     # nginx's client_header_timeout 5s in RELIABILITY.md
+RATES = [0.5, 1.0, 2.0, 3.0, 4.0]     # seconds between trickled bytes
+SLOWLORIS_SECONDS = float(os.environ.get("HOSTILE_SLOWLORIS_SECONDS", "15"))
+
+
+def under_asan(d):
+    with open("/proc/%d/maps" % d.pid) as f:
+        return "libasan" in f.read()
+
+
+def _probe_proc(addr, seconds, interval, conn):
+    """In its own process (no GIL shared with the attacker): every `interval`
+    connect, upgrade, echo one message, close; sends [(ok, seconds)] back."""
+    results = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        t0 = time.monotonic()
+        try:
+            c = wsrtest.WSClient.connect(addr, timeout=2.0)
+            try:
+                c.echo(OP_TEXT, b"probe", timeout=2.0)
+            finally:
+                c.close_socket()
+            results.append((True, time.monotonic() - t0))
+        except (AssertionError, OSError):
+            results.append((False, time.monotonic() - t0))
+        time.sleep(max(0.0, interval - (time.monotonic() - t0)))
+    conn.send(results)
+    conn.close()
+
+
+def start_probe(addr, seconds, interval):
+    ctx = multiprocessing.get_context("fork")
+    rx, tx = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_probe_proc, args=(addr, seconds, interval, tx))
+    p.start()
+    tx.close()
+    return p, rx
+
+
+def finish_probe(p, rx, timeout):
+    try:
+        if not rx.poll(timeout):
+            raise AssertionError("probe process sent no results within %.0f s" % timeout)
+        return rx.recv()
+    finally:
+        p.join(5)
+        if p.is_alive():
+            p.kill()        # our own child, by its handle
+            p.join(5)
+
+
+def pctl(values, q):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def run_slowloris(addr, n_slow, n_readers, seconds, deadline_s):
+    """The attack, also used by tests/hostile/slowloris_compare.py against
+    nginx and HAProxy: n_slow connections trickle a request head (a byte
+    every 0.5-4 s, never its final blank line), re-opened when cut while
+    the window lasts; n_readers upgraded clients send echo requests and
+    never read; a probe process handshakes and echoes every 250 ms.
+    Returns (probe results, [(trickle interval, open-to-cut seconds)],
+    slow connections opened)."""
+    req, _ = wsrtest.handshake_request()
+    rates = RATES
+    rng = random.Random(6)
+    sel = selectors.EpollSelector()
+    slow = {}           # sock -> [bytes sent, opened at, interval]
+    heap = []           # (next send, fileno, sock)
+    cuts = []           # (interval, seconds from open to cut)
+    readers = []
+    probe = None
+    payload = b"r" * 16384
+    try:
+        # Slow readers first: upgrade, then send until the socket would block.
+        for _ in range(n_readers):
+            c = wsrtest.WSClient.connect(addr, timeout=5.0)
+            c.sock.setblocking(False)
+            readers.append(c)
+            frame = wsrtest.build_frame(OP_BINARY, payload)
+            for _ in range(8):      # ≤ 128 KiB each: enough to pass the 64 KiB mark
+                try:
+                    c.sock.send(frame)
+                except BlockingIOError:
+                    break
+
+        def open_slow(i):
+            s = socket.create_connection(addr, timeout=5)
+            s.setblocking(False)
+            ival = rates[i % len(rates)]
+            slow[s] = [0, time.monotonic(), ival]
+            sel.register(s, selectors.EVENT_READ)
+            heapq.heappush(heap, (time.monotonic() + rng.uniform(0, ival), s.fileno(), s))
+
+        for i in range(n_slow):
+            open_slow(i)
+        probe = start_probe(addr, seconds, 0.25)
+        end = time.monotonic() + seconds
+        opened = n_slow
+        while True:
+            now = time.monotonic()
+            if now >= end:
+                break
+            while heap and heap[0][0] <= now:
+                _, _, s = heapq.heappop(heap)
+                st = slow.get(s)
+                if st is None:
+                    continue            # already cut
+                if st[0] < len(req) - 4:    # never the final blank line
+                    try:
+                        s.send(req[st[0]:st[0] + 1])
+                        st[0] += 1
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        pass            # the read side sees the cut
+                heapq.heappush(heap, (now + st[2], s.fileno(), s))
+            for key, _ in sel.select(timeout=0.02):
+                s = key.fileobj
+                try:
+                    data = s.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if data:
+                    continue            # an answer before the FIN; the cut is the EOF
+                st = slow.pop(s)
+                cuts.append((st[2], time.monotonic() - st[1]))
+                sel.unregister(s)
+                s.close()
+                # Keep the pressure on for the whole window.
+                if time.monotonic() + deadline_s + 1.5 < end:
+                    open_slow(opened)
+                    opened += 1
+        results = finish_probe(*probe, timeout=30)
+        probe = None
+    finally:
+        if probe is not None:
+            finish_probe(*probe, timeout=5)
+        for s in list(slow):
+            sel.unregister(s)
+            s.close()
+        sel.close()
+        for c in readers:
+            c.close_socket()
+    return results, cuts, opened
+
+
+def test_slowloris_full_size(daemon_factory):
+    """4,000 connections trickle their request heads at different rates
+    (a byte every 0.5, 1, 2, 3 or 4 s) and are re-opened when cut, so the
+    pressure lasts SLOWLORIS_SECONDS; 1,000 upgraded clients send echo
+    requests and never read. A legitimate client every 250 ms must succeed
+    (≥ 99.9 %) with p99 ≤ 50 ms, and every slow handshake must be cut at
+    handshake_timeout ± 1 s whatever its rate."""
+    n_slow, n_readers = 4000, 1000
+    have = wsrtest.raise_nofile(20000)
+    if have < n_slow + n_readers + 500:
+        pytest.skip("needs ~5,500 descriptors per process, RLIMIT_NOFILE is %d" % have)
+    d = daemon_factory(wsrtest.make_config(
+        log_level="warn", handshake_timeout="%ds" % HANDSHAKE_TIMEOUT_S,
+        # Slow readers park at most this much each in the daemon.
+        server_extra="max_output_buffer = 64KiB"))
+    if under_asan(d):
+        pytest.skip("full-size run is for the normal build; under ASan "
+                    "test_hostile.py's 1,000-connection slowloris runs instead")
+    addr = ("127.0.0.1", d.port)
+    rates = RATES
+    results, cuts, opened = run_slowloris(addr, n_slow, n_readers, SLOWLORIS_SECONDS,
+                                          HANDSHAKE_TIMEOUT_S)
+    assert d.alive()
+    ok = [t for good, t in results if good]
+    p99 = pctl(ok, 0.99) if ok else float("inf")
+    by_rate = {r: [t for (iv, t) in cuts if iv == r] for r in rates}
+    print("slowloris: %d slow opened, %d cut; probes %d/%d ok, p50 %.1f ms, p99 %.1f ms, max %.1f ms"
+          % (opened, len(cuts), len(ok), len(results), statistics.median(ok) * 1000 if ok else -1,
+             p99 * 1000, max(ok) * 1000 if ok else -1))
+    for r, ts in by_rate.items():
+        if ts:
+            print("  trickle every %.1f s: %d cut, %.2f..%.2f s after open" % (r, len(ts), min(ts), max(ts)))
+    # Everything opened early enough must have been cut within the window.
+    assert len(cuts) >= n_slow, "only %d of the first %d slow handshakes were cut" % (len(cuts), n_slow)
+    for r, ts in by_rate.items():
+        assert ts, "no cut seen for trickle rate %.1f s" % r
+        assert min(ts) >= HANDSHAKE_TIMEOUT_S - 1.0, "rate %.1f s: cut at %.2f s" % (r, min(ts))
+        assert max(ts) <= HANDSHAKE_TIMEOUT_S + 1.0, "rate %.1f s: cut at %.2f s" % (r, max(ts))
+    assert len(results) >= SLOWLORIS_SECONDS / 0.25 * 0.8, "only %d probes ran" % len(results)
+    # ≥ 99.9 %: with fewer than 1,000 probes that means none may fail.
+    assert len(ok) >= 0.999 * len(results), "%d of %d probes failed" % (len(results) - len(ok), len(results))
+    assert p99 <= 0.050, "probe p99 %.1f ms" % (p99 * 1000)
