@@ -54,7 +54,7 @@ def main():
         sys.exit("soak: needs %d descriptors, RLIMIT_NOFILE is %d" % (n_conns + 200, have))
     tmp = tempfile.mkdtemp(prefix="wsrouted-soak-")
     # Pings on, so keepalive traffic runs through the soak too.
-    d = wsrtest.Daemon(tmp, wsrtest.make_config(log_level="warn", ping_period="20s",
+    d = wsrtest.Daemon(tmp, wsrtest.make_config(log_level="warn", ping_period=os.environ.get("SOAK_PING", "20s"),
                                                 timeout="60s"))
     d.start()
     sel = selectors.EpollSelector()
