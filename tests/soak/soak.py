@@ -9,7 +9,8 @@ process, epoll, every echo checked (payload carries connection and
 sequence number).
 
 usage: SOAK_SECONDS=600 tests/soak/soak.py BUILD_DIR
-Environment: SOAK_SECONDS, SOAK_CONNS (5000), SOAK_RATE (1000 msg/s).
+Environment: SOAK_SECONDS, SOAK_CONNS (5000), SOAK_RATE (1000 msg/s), SOAK_PING
+(the daemon's ping_period, 20s; 0 turns keepalive off).
 """
 
 import os
