@@ -113,6 +113,7 @@ def delay_proxy(net, port, listen_port, seconds):
 def test_loss_and_latency(daemon_factory, tmp_path):
     with Netns() as net:
         d = start_daemon(daemon_factory, net, tmp_path)
+        fds_idle = d.num_fds()
         figures = []
         for percent in (5, 10):
             net.loss(d.port, percent)
@@ -135,8 +136,12 @@ def test_loss_and_latency(daemon_factory, tmp_path):
             assert drops > 0, "the loss rule dropped nothing"
         net.loss(d.port, 0)
 
+        # The sessions closed cleanly above; their descriptors go once the
+        # lingering closes end (bounded by close_timeout, plus the relay's).
+        assert wsrtest.wait_until(lambda: d.num_fds() == fds_idle, 10), \
+            "daemon holds %d descriptors, %d with no client" % (d.num_fds(), fds_idle)
         # A peer that vanishes: everything it sends or is sent is dropped.
-        fds_before = d.num_fds()
+        fds_before = fds_idle
         idle = subprocess.Popen(["ip", "netns", "exec", net.cli, PY, os.path.join(HERE, "netloss_client.py"),
                                  "idle", SRV_IP, str(d.port), "30"],
                                 stdout=subprocess.PIPE, universal_newlines=True)
