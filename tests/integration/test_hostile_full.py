@@ -298,6 +298,13 @@ def windowed_p99(per_client, width):
     return statistics.median(p99s), len(p99s)
 
 
+def cpu_s(pid):
+    """utime + stime of a process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_frame_flood_stays_within_memory_budget(daemon_factory):
     """1,000 clients send 16 KiB frames as fast as the daemon takes them
     and read nothing back. The daemon's RSS, sampled every 100 ms, never exceeds
@@ -365,6 +372,7 @@ def test_frame_flood_stays_within_memory_budget(daemon_factory):
                 echo_p.start()      # measured once the flood has filled the buffers
                 echo_tx.close()
                 echo_started = True
+                cpu0, t_cpu0 = cpu_s(d.pid), now
             for key, _ in sel.select(timeout=0.02):
                 st = key.data
                 try:
@@ -374,6 +382,7 @@ def test_frame_flood_stays_within_memory_budget(daemon_factory):
                 sent[0] += n
                 st[1] += n
         peak[0] = max(peak[0], d.rss_kb())
+        daemon_cpu = (cpu_s(d.pid) - cpu0) / (time.monotonic() - t_cpu0)
         loaded = finish_probe(echo_p, echo_rx, timeout=FLOOD_SECONDS + 60)
         loaded_p99, n_windows = windowed_p99(loaded, width)
         loaded_all_p99 = pctl([t for r in loaded for t in r], 0.99)
@@ -384,10 +393,10 @@ def test_frame_flood_stays_within_memory_budget(daemon_factory):
             s.close()
     print("flood: %d clients sent %.1f MiB; RSS base %d KiB, peak %d KiB, budget %d KiB; "
           "echo p99 unloaded %.2f ms (n=%d); loaded: median of %d windows' p99 %.2f ms, "
-          "p99 of all %d echoes %.2f ms"
+          "p99 of all %d echoes %.2f ms; daemon CPU while loaded %.0f %%"
           % (n_flood, sent[0] / 2**20, base_kb, peak[0], budget_kb, unloaded_p99 * 1000,
              width * len(unloaded), n_windows, loaded_p99 * 1000, sum(map(len, loaded)),
-             loaded_all_p99 * 1000))
+             loaded_all_p99 * 1000, daemon_cpu * 100))
     # The flood must have pushed every connection past its output mark, or
     # the budget was never tested.
     assert sent[0] >= n_flood * (outbuf + LOOP_READ_BUF + msg), "flood sent only %d bytes" % sent[0]
