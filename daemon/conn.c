@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -31,7 +32,9 @@
 
 #include <wsrouted/plugin.h>
 
+#include "accesslog.h"
 #include "conn.h"
+#include "devconsole.h"
 #include "forwarded.h"
 #include "proxyproto.h"
 #include "handler.h"
@@ -46,6 +49,29 @@ enum conn_state {
 	ST_HANDSHAKE,
 	ST_OPEN,
 	ST_LINGER,
+};
+
+/*
+ * A close the daemon decided on in advance (c->close_at): the end of the
+ * connection's lifetime, or its point of a drain window.
+ */
+enum close_plan {
+	PLAN_NONE,
+	PLAN_LIFETIME,
+	PLAN_SHUTDOWN,
+	PLAN_RESTART,
+	PLAN_ROUTE_REMOVED,
+};
+
+static const struct {
+	uint16_t	 code;
+	const char	*reason;	/* in the close frame and the log */
+} close_plans[] = {
+	[PLAN_NONE] = { 0, NULL },
+	[PLAN_LIFETIME] = { WS_CLOSE_GOING_AWAY, "connection lifetime reached" },
+	[PLAN_SHUTDOWN] = { WS_CLOSE_GOING_AWAY, "server shutting down" },
+	[PLAN_RESTART] = { WS_CLOSE_RESTART, "service restart" },
+	[PLAN_ROUTE_REMOVED] = { WS_CLOSE_GOING_AWAY, "route removed" },
 };
 
 struct wsr_conn {
@@ -70,6 +96,7 @@ struct wsr_conn {
 	bool			 has_handle;	/* registered for wsr_handle_* */
 	bool			 hpaused;	/* reading stopped by the handler */
 	uint8_t			 in_cb;
+	uint8_t			 close_plan;	/* enum close_plan, for close_at */
 	short			 ev_flags;
 	uint16_t		 close_code;	/* for on_close and the log */
 	uint64_t		 id;
@@ -79,9 +106,17 @@ struct wsr_conn {
 	uint64_t		 msg_started;	/* when the unfinished frame/message began; 0: none */
 	bool			 ip_counted;	/* holds a max_connections_per_ip count */
 	uint64_t		 deadline;	/* linger/close deadline */
+	uint64_t		 close_at;	/* planned close (close_plan); 0: none */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	uint64_t		 msgs_in;
+	uint64_t		 msgs_out;
+	struct route_metrics	*rm;		/* the route's counters (metrics.h), or NULL */
+	uint16_t		 http_status;	/* what the handshake was answered; 0: nothing */
+	uint8_t			 closed_by;	/* enum closed_by: the first cause wins */
+	bool			 ping_out;	/* our last ping has not been answered */
+	const struct hs_request	*req;		/* during conn_upgrade only */
+	char			*req_path;	/* a refused request's path, for the access log */
 	struct route		*route;		/* holds a table reference */
 	const struct limits	*lim;
 	struct ws_limits	 wsl;
@@ -121,10 +156,14 @@ loop_init(struct loop *l, struct event_base *base)
 {
 	memset(l, 0, sizeof(*l));
 	l->base = base;
+	l->id_stride = 1;
 	l->now = timer_now_ms();
 	if ((l->rbuf = malloc(LOOP_READ_BUF)) == NULL)
 		return -1;
-	return timer_wheel_init(&l->wheel, base, conn_timer_fire, l);
+	if (timer_wheel_init(&l->wheel, base, conn_timer_fire, l) == -1)
+		return -1;
+	metrics_register(&l->metrics);
+	return 0;
 }
 
 void
@@ -136,13 +175,23 @@ loop_free(struct loop *l)
 	l->per_ip = NULL;
 	free(l->rbuf);
 	l->rbuf = NULL;
+	metrics_unregister(&l->metrics);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/* The first cause of the end is the one the access log and metrics show. */
+static void
+conn_closed_by(struct wsr_conn *c, enum closed_by by)
+{
+	if (c->closed_by == CLOSED_BY_NONE)
+		c->closed_by = (uint8_t)by;
+}
+
 static void
 conn_destroy(struct wsr_conn *c, const char *why)
 {
+	conn_closed_by(c, CLOSED_BY_ABORT);
 	if (c->end_reason == NULL)
 		c->end_reason = why;
 	if (c->in_cb > 0)
@@ -196,6 +245,8 @@ conn_schedule(struct wsr_conn *c)
 		if (c->lim->message_timeout_ms > 0 && c->msg_started != 0 &&
 		    c->msg_started + c->lim->message_timeout_ms < at)
 			at = c->msg_started + c->lim->message_timeout_ms;
+		if (c->close_at != 0 && c->close_at < at)
+			at = c->close_at;
 		break;
 	case ST_LINGER:
 		at = c->deadline;
@@ -336,6 +387,8 @@ conn_writev(struct wsr_conn *c, struct iovec *iov, int niov)
 			n = 0;
 		}
 		c->bytes_out += n;
+		if (c->rm != NULL)
+			METRIC_ADD(c->rm->bytes_out, (uint64_t)n);
 		if ((size_t)n == total)
 			return 0;
 	}
@@ -452,6 +505,9 @@ conn_send_close(struct wsr_conn *c, uint16_t code, const char *reason)
 	c->close_sent = true;
 	if (!c->close_rcvd)
 		c->close_code = code ? code : WS_CLOSE_NO_STATUS;
+	conn_closed_by(c, c->close_rcvd ? CLOSED_BY_CLIENT : CLOSED_BY_SERVER);
+	if (c->rm != NULL)
+		METRIC_ADD(c->rm->close_sent[metrics_close_slot(code ? code : WS_CLOSE_NO_STATUS)], 1);
 	if (conn_send_frame(c, WS_OP_CLOSE, payload, n) == -1 || conn_flush(c) == -1)
 		return;
 	conn_begin_linger(c, c->lim->close_timeout_ms);
@@ -466,6 +522,44 @@ conn_fail(struct wsr_conn *c, uint16_t code, const char *why)
 	conn_send_close(c, code, why);
 }
 
+/*
+ * Plans c's close for `at`; the earlier plan wins (a connection whose
+ * lifetime ends before its point of a drain window keeps that). The caller
+ * reschedules c.
+ */
+static void
+conn_plan_close(struct wsr_conn *c, uint64_t at, enum close_plan why)
+{
+	if (c->close_at != 0 && c->close_at <= at)
+		return;
+	c->close_at = at;
+	c->close_plan = why;
+}
+
+static void
+conn_planned_close(struct wsr_conn *c)
+{
+	const char	*reason = close_plans[c->close_plan].reason;
+
+	log_debug("conn=%llu peer=%s event=planned_close code=%u reason=\"%s\"",
+	    (unsigned long long)c->id, c->peer, close_plans[c->close_plan].code, reason);
+	c->end_reason = reason;
+	conn_send_close(c, close_plans[c->close_plan].code, reason);
+}
+
+/*
+ * The i-th of n points spread over [start, start + window): n even slots,
+ * each point at a random place of its own slot. The close rate is flat over
+ * the whole window (n independent random draws would bunch), the first
+ * close comes near the start and the last near the end, and no two peers
+ * are closed in lockstep. window is at most DURATION_MAX_MS (< 2^32).
+ */
+static uint64_t
+spread_point(uint64_t start, uint64_t window, size_t i, size_t n)
+{
+	return start + ((uint64_t)i * window + arc4random_uniform((uint32_t)window)) / n;
+}
+
 /* ---- handshake -------------------------------------------------------- */
 
 static void
@@ -476,6 +570,13 @@ conn_reject(struct wsr_conn *c, int status, const char *detail)
 
 	log_info("conn=%llu peer=%s event=rejected status=%d reason=\"%s\"",
 	    (unsigned long long)c->id, c->peer, status, detail != NULL ? detail : "");
+	METRIC_ADD(c->loop->metrics.handshakes[metrics_hs_slot(status)], 1);
+	c->http_status = (uint16_t)status;
+	conn_closed_by(c, CLOSED_BY_SERVER);
+	/* Only for the access log: the request head is gone by the time it is written. */
+	if (c->req != NULL && c->req_path == NULL && accesslog_enabled())
+		c->req_path = strndup(c->req->path.p, c->req->path.len < ACCESSLOG_FIELD_MAX ?
+		    c->req->path.len : ACCESSLOG_FIELD_MAX);
 	n = hs_build_error(resp, sizeof(resp), status, detail);
 	free(c->head);
 	c->head = NULL;
@@ -551,6 +652,7 @@ conn_count_peer(struct wsr_conn *c)
 {
 	struct loop	*l = c->loop;
 	char		 key[sizeof(c->peer)];
+	int		 rv;
 
 	if (l->max_per_ip == 0)
 		return 0;
@@ -559,7 +661,12 @@ conn_count_peer(struct wsr_conn *c)
 		return -1;
 	}
 	peercount_key(c->peer, key, sizeof(key));
-	if (peercount_acquire(l->per_ip, key, l->max_per_ip) == -1) {
+	if (l->ip_lock != NULL)
+		pthread_mutex_lock(l->ip_lock);
+	rv = peercount_acquire(l->per_ip, key, l->max_per_ip);
+	if (l->ip_lock != NULL)
+		pthread_mutex_unlock(l->ip_lock);
+	if (rv == -1) {
 		conn_reject(c, 503, "too many connections from this address");
 		return -1;
 	}
@@ -609,6 +716,7 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	}
 	c->route = r;
 	route_table_ref(r->table);
+	c->rm = metrics_route(&c->loop->metrics, c->loop->routes, r);
 	c->lim = &cr->limits;
 	c->wsl.max_frame_size = c->lim->max_frame_size;
 	c->wsl.max_message_size = c->lim->max_message_size;
@@ -634,13 +742,27 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	c->has_handle = true;
 	if (r->handler->on_open != NULL && (st = r->handler->on_open(r->instance, c)) != 0) {
 		/* plugin.h: 500 and 503 are answered as such, anything else as 403. */
+		if (st == 500 && c->rm != NULL)
+			METRIC_ADD(c->rm->handler_errors, 1);
 		conn_reject(c, st == 500 || st == 503 ? st : 403, "refused by the handler");
 		return;
 	}
 	c->opened = true;
 	c->loop->nopen++;
+	c->http_status = 101;
+	METRIC_ADD(c->loop->metrics.handshakes[metrics_hs_slot(101)], 1);
+	if (c->rm != NULL)
+		METRIC_ADD(c->rm->open, 1);
 	c->state = ST_OPEN;
 	c->next_ping = c->loop->now + c->lim->ping_period_ms;
+	if (c->lim->max_connection_lifetime_ms > 0) {
+		uint64_t life = c->lim->max_connection_lifetime_ms;
+		uint64_t jitter = life * CONFIG_LIFETIME_JITTER_PERCENT / 100;
+
+		/* Within [life - jitter, life]: see CONFIG_LIFETIME_JITTER_PERCENT. */
+		conn_plan_close(c, c->loop->now + life -
+		    arc4random_uniform((uint32_t)jitter + 1), PLAN_LIFETIME);
+	}
 	log_info("conn=%llu peer=%s event=open route=%s subprotocol=%s",
 	    (unsigned long long)c->id, c->peer, cr->path,
 	    c->subprotocol != NULL ? c->subprotocol : "-");
@@ -652,6 +774,51 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		conn_frames_input(c, rest, nrest);
 }
 
+/*
+ * devconsole = yes: a plain GET (or HEAD) of the route, one that is no
+ * upgrade attempt at all (no Upgrade, no Sec-WebSocket-Key: what a browser's
+ * address bar sends), gets the console page instead of 426 (405 for HEAD).
+ * Anything else keeps its answer. Returns false when it is not such a request.
+ */
+static bool
+conn_devconsole(struct wsr_conn *c, const struct hs_request *req, int status)
+{
+	struct route	*r;
+	struct iovec	 iov[2];
+	char		 head[1024];
+	size_t		 n;
+	bool		 head_only;
+
+	if (status != 426 && status != 405)
+		return false;
+	head_only = http_str_eq(req->method, "HEAD");
+	if (!head_only && !http_str_eq(req->method, "GET"))
+		return false;
+	if (hs_request_header(req, "Upgrade") != NULL ||
+	    hs_request_header(req, "Sec-WebSocket-Key") != NULL)
+		return false;
+	r = route_lookup(c->loop->routes, req->path.p, req->path.len);
+	if (r == NULL || !r->conf->devconsole)
+		return false;
+	conn_resolve_peer(c, req);
+	if ((n = devconsole_head(head, sizeof(head))) == 0) {
+		conn_reject(c, 500, "cannot build the dev console page");
+		return true;
+	}
+	log_info("conn=%llu peer=%s event=devconsole route=%s method=%s",
+	    (unsigned long long)c->id, c->peer, r->conf->path, head_only ? "HEAD" : "GET");
+	iov[0].iov_base = head;
+	iov[0].iov_len = n;
+	iov[1].iov_base = (void *)devconsole_body(&iov[1].iov_len);
+	free(c->head);
+	c->head = NULL;
+	c->end_reason = "dev console page served";
+	if (conn_writev(c, iov, head_only ? 1 : 2) == -1)
+		return true;
+	conn_begin_linger(c, c->loop->linger_ms);
+	return true;
+}
+
 static void
 conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 {
@@ -661,6 +828,11 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 	ssize_t			 end;
 	int			 status;
 
+	/* Reached the HTTP stage after the drain began (TLS, PROXY): a clean no. */
+	if (c->loop->draining) {
+		conn_reject(c, 503, "server shutting down");
+		return;
+	}
 	/* A TLS ClientHello on a plain listener will never end a head: say so now. */
 	if (c->head == NULL && n > 0 && buf[0] == 0x16) {
 		conn_reject(c, 400, "TLS handshake on a plain-text listener");
@@ -698,10 +870,13 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 		return;
 	}
 	if ((status = hs_request_parse(head, end, &req)) != 0) {
-		conn_reject(c, status, req.error);
+		if (!conn_devconsole(c, &req, status))
+			conn_reject(c, status, req.error);
 		return;
 	}
+	c->req = &req;
 	conn_upgrade(c, &req, (uint8_t *)head + end, len - end);
+	c->req = NULL;
 	if (c->head != NULL && !c->dead) {
 		free(c->head);
 		c->head = NULL;
@@ -753,6 +928,28 @@ conn_content_ok(struct wsr_conn *c, int opcode, const void *data, size_t len)
 	return true;
 }
 
+/*
+ * A pong answering our last ping (its payload is the ping's: our clock in
+ * ms when we sent it) gives one round-trip time. Unsolicited pongs, and
+ * repeats, are ignored.
+ */
+static void
+conn_pong(struct wsr_conn *c, const struct ws_event *ev)
+{
+	const uint8_t	*p = ev->data;
+	uint64_t	 sent = 0;
+	int		 i;
+
+	if (!c->ping_out || ev->len != 8 || c->rm == NULL)
+		return;
+	for (i = 0; i < 8; i++)
+		sent = (sent << 8) | p[i];
+	if (sent != c->next_ping - c->lim->ping_period_ms || sent > c->loop->now)
+		return;
+	c->ping_out = false;
+	metrics_rtt_observe(c->rm, c->loop->now - sent);
+}
+
 static void
 conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 {
@@ -769,6 +966,8 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 		switch (t) {
 		case WS_EV_MESSAGE:
 			c->msgs_in++;
+			if (c->rm != NULL)
+				METRIC_ADD(c->rm->msgs_in, 1);
 			c->msg_started = 0;	/* the next one has its own deadline */
 			if (r->conf->content != CONTENT_ANY &&
 			    !conn_content_ok(c, ev.opcode, ev.data, ev.len))
@@ -780,10 +979,13 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 			conn_send_frame(c, WS_OP_PONG, ev.data, ev.len);
 			break;
 		case WS_EV_PONG:
+			conn_pong(c, &ev);
 			break;
 		case WS_EV_CLOSE:
 			c->close_rcvd = true;
 			c->close_code = ev.code;
+			if (c->rm != NULL)
+				METRIC_ADD(c->rm->close_rcvd[metrics_close_slot(ev.code)], 1);
 			/* Echo the peer's code; a close without one gets an empty one. */
 			conn_send_close(c, ev.code == WS_CLOSE_NO_STATUS ? 0 : ev.code, NULL);
 			break;
@@ -856,6 +1058,8 @@ conn_on_writable(struct wsr_conn *c)
 		}
 		c->out_off += n;
 		c->bytes_out += n;
+		if (c->rm != NULL)
+			METRIC_ADD(c->rm->bytes_out, (uint64_t)n);
 	}
 	if (out_pending(c) == 0) {
 		out_release(c);
@@ -886,6 +1090,8 @@ static void
 conn_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 {
 	c->bytes_in += n;
+	if (c->rm != NULL)
+		METRIC_ADD(c->rm->bytes_in, n);
 	c->last_rx = c->loop->now;
 	switch (c->state) {
 	case ST_HANDSHAKE:
@@ -919,6 +1125,7 @@ conn_tls_readable(struct wsr_conn *c)
 		switch (tls_handshake(c->ssl, &why)) {
 		case TLS_OK:
 			c->tls_done = true;
+			METRIC_ADD(l->metrics.tls_ok, 1);
 			log_debug("conn=%llu peer=%s event=tls_established version=%s "
 			    "cipher=%s", (unsigned long long)c->id, c->peer,
 			    tls_version(c->ssl), tls_cipher(c->ssl));
@@ -1109,13 +1316,19 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 	case ST_HANDSHAKE:
 		log_info("conn=%llu peer=%s event=%s", (unsigned long long)c->id, c->peer,
 		    c->pp_pending ? "proxy_protocol_timeout" : "handshake_timeout");
+		conn_closed_by(c, CLOSED_BY_TIMEOUT);
 		conn_destroy(c, "handshake timeout");
 		break;
 	case ST_OPEN:
+		if (c->close_at != 0 && now >= c->close_at) {
+			conn_planned_close(c);
+			break;
+		}
 		if (c->lim->timeout_ms > 0 && now >= c->last_rx + c->lim->timeout_ms) {
 			log_info("conn=%llu peer=%s event=idle_timeout",
 			    (unsigned long long)c->id, c->peer);
 			c->end_reason = "idle timeout";
+			conn_closed_by(c, CLOSED_BY_TIMEOUT);
 			conn_send_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
 			break;
 		}
@@ -1124,6 +1337,7 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 			log_info("conn=%llu peer=%s event=message_timeout",
 			    (unsigned long long)c->id, c->peer);
 			c->end_reason = "message not completed in time";
+			conn_closed_by(c, CLOSED_BY_TIMEOUT);
 			conn_send_close(c, WS_CLOSE_POLICY, "message not completed in time");
 			break;
 		}
@@ -1132,6 +1346,7 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 			for (i = 0; i < 8; i++)
 				ts[i] = (now >> (56 - 8 * i)) & 0xff;
 			conn_send_frame(c, WS_OP_PING, ts, sizeof(ts));
+			c->ping_out = true;	/* conn_pong recognises it by next_ping */
 			c->next_ping = now + c->lim->ping_period_ms;
 		}
 		if (!c->dead)
@@ -1197,11 +1412,14 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_error("event=accept_failed reason=\"out of memory\"");
 		close(fd);
+		if (l->counted)
+			__atomic_fetch_sub(&l->live, 1, __ATOMIC_RELAXED);
 		return;
 	}
 	c->loop = l;
 	c->fd = fd;
-	c->id = ++l->next_id;
+	c->id = ++l->next_id * l->id_stride + l->id_offset;
+	METRIC_ADD(l->metrics.accepted, 1);
 	c->accepted_at = c->last_rx = l->now;
 	c->close_code = WS_CLOSE_ABNORMAL;
 	ws_parser_init(&c->parser);
@@ -1235,7 +1453,7 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 	}
 	if (opts & CONN_TLS) {
 		/* No 503 over TLS: that would need a handshake first. */
-		if (l->nconns > l->max_connections) {
+		if (l->nconns > l->max_connections || (opts & CONN_FULL)) {
 			log_info("conn=%llu peer=%s event=rejected reason=\"too many "
 			    "connections\"", (unsigned long long)c->id, c->peer);
 			conn_destroy(c, "too many connections");
@@ -1249,11 +1467,53 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 		}
 	}
 	conn_update_events(c);
-	if (l->nconns > l->max_connections) {
+	if (l->nconns > l->max_connections || (opts & CONN_FULL)) {
 		conn_reject(c, 503, "too many connections");
 		return;
 	}
 	conn_schedule(c);
+}
+
+static const char *const closed_by_names[CLOSED_BY_N] = {
+	[CLOSED_BY_NONE] = "server",	/* not reached: every end sets one */
+	[CLOSED_BY_SERVER] = "server",
+	[CLOSED_BY_CLIENT] = "client",
+	[CLOSED_BY_ABORT] = "abort",
+	[CLOSED_BY_TIMEOUT] = "timeout",
+};
+
+/* The access log line of c, which is ending. */
+static void
+conn_access_log(const struct wsr_conn *c)
+{
+	struct access_rec	r;
+	struct timespec		ts;
+
+	memset(&r, 0, sizeof(r));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r.time = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	r.conn = c->id;
+	r.client = c->peer;
+	r.status = c->http_status;
+	if (c->opened) {
+		r.route = c->route->conf->path;
+		r.path = r.route;
+		r.path_len = strlen(r.route);
+		r.close_code = c->close_code;
+	} else if (c->req_path != NULL) {
+		r.path = c->req_path;
+		r.path_len = strlen(c->req_path);
+	}
+	r.query = c->opened ? c->query : NULL;
+	r.subprotocol = c->opened ? c->subprotocol : NULL;
+	r.duration_ms = c->loop->now - c->accepted_at;
+	r.bytes_in = c->bytes_in;
+	r.bytes_out = c->bytes_out;
+	r.msgs_in = c->msgs_in;
+	r.msgs_out = c->msgs_out;
+	r.closed_by = closed_by_names[c->closed_by];
+	r.reason = c->end_reason;
+	accesslog_write(&r);
 }
 
 static void
@@ -1264,6 +1524,14 @@ conn_release(struct wsr_conn *c)
 	/* Before on_close: from then on a late wsr_handle_send gets -1. */
 	if (c->has_handle)
 		handle_unregister(c->id);
+	if (c->ssl != NULL && !c->tls_done)
+		METRIC_ADD(l->metrics.tls_failed, 1);
+	if (c->opened && c->rm != NULL) {
+		METRIC_SUB(c->rm->open, 1);
+		METRIC_ADD(c->rm->closed[c->closed_by], 1);
+	}
+	if (accesslog_enabled())
+		conn_access_log(c);
 	if (c->opened) {
 		if (c->route->handler->on_close != NULL)
 			c->route->handler->on_close(c->route->instance, c, c->close_code);
@@ -1283,7 +1551,11 @@ conn_release(struct wsr_conn *c)
 		char	key[sizeof(c->peer)];
 
 		peercount_key(c->peer, key, sizeof(key));
+		if (l->ip_lock != NULL)
+			pthread_mutex_lock(l->ip_lock);
 		peercount_release(l->per_ip, key);
+		if (l->ip_lock != NULL)
+			pthread_mutex_unlock(l->ip_lock);
 	}
 	if (c->route != NULL)
 		route_table_unref(c->route->table, handler_destroy_instance);
@@ -1302,37 +1574,88 @@ conn_release(struct wsr_conn *c)
 	free(c->pp_buf);
 	free(c->query);
 	free(c->hdrs);
+	free(c->req_path);
 	*c->pprev = c->next;
 	if (c->next != NULL)
 		c->next->pprev = c->pprev;
 	l->nconns--;
+	if (l->counted)
+		__atomic_fetch_sub(&l->live, 1, __ATOMIC_RELAXED);
 	free(c);
 	if (l->draining && l->nconns == 0 && l->on_drained != NULL)
 		l->on_drained(l);
 }
 
-void
-conn_drain_all(struct loop *l)
+/* Open, not closing yet and, with t, on a route path that t does not have. */
+static bool
+conn_drain_candidate(const struct wsr_conn *c, struct route_table *t)
+{
+	const char	*path;
+
+	if (c->state != ST_OPEN || c->close_sent || c->dead)
+		return false;
+	if (t == NULL)
+		return true;
+	path = c->route->conf->path;
+	return route_lookup(t, path, strlen(path)) == NULL;
+}
+
+/*
+ * Gives every candidate its point of the drain window (or closes it now
+ * when the window is 0). Each loop spreads its own connections.
+ */
+static size_t
+conn_drain_spread(struct loop *l, struct route_table *t, enum close_plan why)
 {
 	struct wsr_conn	*c, *next;
+	size_t		 n = 0, i = 0;
 
-	l->draining = true;
 	l->now = timer_now_ms();
+	for (c = l->conns; c != NULL; c = c->next)
+		if (conn_drain_candidate(c, t))
+			n++;
 	for (c = l->conns; c != NULL; c = next) {
 		next = c->next;
 		c->in_cb++;
-		if (c->state == ST_HANDSHAKE)
-			conn_destroy(c, "server shutting down");
-		else if (c->state == ST_OPEN) {
-			c->end_reason = "server shutting down";
-			conn_send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+		if (t == NULL && c->state == ST_HANDSHAKE) {
+			/*
+			 * A clean 503 rather than a drop. A connection still in
+			 * its TLS handshake or waiting for its PROXY header gets
+			 * it once it reaches HTTP (conn_handshake_input).
+			 */
+			if (!c->pp_pending && (c->ssl == NULL || c->tls_done))
+				conn_reject(c, 503, "server shutting down");
+		} else if (conn_drain_candidate(c, t)) {
+			if (l->drain_window_ms == 0) {
+				c->close_plan = why;
+				conn_planned_close(c);
+			} else {
+				conn_plan_close(c, spread_point(l->now, l->drain_window_ms, i,
+				    n), why);
+				conn_schedule(c);
+			}
+			i++;
 		}
 		c->in_cb--;
 		if (c->dead)
 			conn_release(c);
 	}
+	return n;
+}
+
+void
+conn_drain_all(struct loop *l, uint16_t code)
+{
+	l->draining = true;	/* first: readiness checks and new handshakes see it */
+	conn_drain_spread(l, NULL, code == WS_CLOSE_RESTART ? PLAN_RESTART : PLAN_SHUTDOWN);
 	if (l->nconns == 0 && l->on_drained != NULL)
 		l->on_drained(l);
+}
+
+size_t
+conn_drain_removed_routes(struct loop *l, struct route_table *t)
+{
+	return conn_drain_spread(l, t, PLAN_ROUTE_REMOVED);
 }
 
 void
@@ -1370,6 +1693,11 @@ wsr_send(struct wsr_conn *c, int opcode, const void *data, size_t len)
 		return -1;
 	c->in_cb++;
 	rv = conn_send_frame(c, opcode, data, len);
+	if (rv == 0) {
+		c->msgs_out++;
+		if (c->rm != NULL)
+			METRIC_ADD(c->rm->msgs_out, 1);
+	}
 	conn_api_leave(c);
 	return rv;
 }
@@ -1382,6 +1710,8 @@ wsr_close(struct wsr_conn *c, int code, const char *reason)
 	if (code != 0 && (!ws_close_code_valid(code) || code == 1002 || code == 1007 ||
 	    code == 1009 || code == 1010))
 		code = WS_CLOSE_INTERNAL;
+	if (code == WS_CLOSE_INTERNAL && !c->close_sent && c->rm != NULL)
+		METRIC_ADD(c->rm->handler_errors, 1);
 	c->end_reason = "closed by handler";
 	c->in_cb++;
 	conn_send_close(c, code, reason);
@@ -1491,4 +1821,15 @@ wsr_log(const struct wsr_conn *c, int level, const char *fmt, ...)
 		    c->peer, wsr_conn_path(c) ? wsr_conn_path(c) : "-", msg);
 	else
 		log_msg(level, "%s", msg);
+}
+
+void
+conn_note_slow_consumer(struct wsr_conn *c, bool closed)
+{
+	if (c == NULL || c->rm == NULL)
+		return;
+	if (closed)
+		METRIC_ADD(c->rm->slow_closed, 1);
+	else
+		METRIC_ADD(c->rm->slow_skipped, 1);
 }
