@@ -15,7 +15,8 @@ import wsrtest  # noqa: E402
 wsrtest.raise_nofile(8192)
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                     "SUMMARY: UndefinedBehaviorSanitizer", "WARNING: ThreadSanitizer")
+                     "SUMMARY: UndefinedBehaviorSanitizer", "WARNING: ThreadSanitizer",
+                     "VALGRIND-ERROR-BEGIN")  # tests/valgrind-daemon
 
 
 class DaemonFactory:

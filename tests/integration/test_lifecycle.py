@@ -199,6 +199,16 @@ def test_ipv6_loopback_listen(daemon_factory):
         pytest.skip("no IPv6 loopback here")
     cfg = wsrtest.make_config(listen="127.0.0.1:{port}\nlisten = [::1]:{port2}")
     d = daemon_factory(cfg)
+
+    def v6_listens():
+        try:
+            wsrtest.open_socket(("::1", d.port2), timeout=1.0).close()
+            return True
+        except OSError:
+            return False
+    # Ready means the first listener answers; the second may come a moment
+    # later (seen under valgrind, where that moment is long).
+    assert wsrtest.wait_until(v6_listens, 5)
     c = WSClient.connect(("::1", d.port2))
     c.echo(OP_TEXT, b"v6")
 
