@@ -1148,33 +1148,60 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 
 /* ---- lifetime ------------------------------------------------------------ */
 
+/*
+ * "addr:port" / "[addr]:port" without printf: it runs for every accepted
+ * connection (inet_ntop does the address, the port is five digits at most).
+ * cap is sizeof(c->peer) (56), room for any of them.
+ */
 static void
 format_peer(char *out, size_t cap, const struct sockaddr *sa)
 {
-	char	addr[INET6_ADDRSTRLEN];
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
+	const uint8_t			*a;
+	char				 port[8];
+	size_t				 n = 0, i = sizeof(port);
+	unsigned			 v = 0;
 
 	switch (sa->sa_family) {
-	case AF_INET: {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
-		snprintf(out, cap, "%s:%u", addr, ntohs(sin->sin_port));
+	case AF_INET:
+		/* By hand: glibc's inet_ntop formats IPv4 with sprintf. */
+		a = (const uint8_t *)&sin->sin_addr;
+		for (i = 0; i < 4; i++) {
+			if (a[i] >= 100)
+				out[n++] = (char)('0' + a[i] / 100);
+			if (a[i] >= 10)
+				out[n++] = (char)('0' + a[i] / 10 % 10);
+			out[n++] = (char)('0' + a[i] % 10);
+			out[n++] = '.';
+		}
+		out[--n] = '\0';
+		i = sizeof(port);
+		v = ntohs(sin->sin_port);
 		break;
-	}
-	case AF_INET6: {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
-		snprintf(out, cap, "[%s]:%u", addr, ntohs(sin6->sin6_port));
+	case AF_INET6:
+		out[0] = '[';
+		if (inet_ntop(AF_INET6, &sin6->sin6_addr, out + 1, cap - 1) == NULL)
+			break;
+		n = strlen(out);
+		out[n++] = ']';
+		v = ntohs(sin6->sin6_port);
 		break;
-	}
 	case AF_UNIX:
 		snprintf(out, cap, "unix");
-		break;
-	default:
-		snprintf(out, cap, "unknown");
-		break;
+		return;
 	}
+	if (n == 0 || n + sizeof(port) > cap) {
+		snprintf(out, cap, "unknown");
+		return;
+	}
+	do {
+		port[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	out[n++] = ':';
+	memcpy(out + n, port + i, sizeof(port) - i);
+	out[n + sizeof(port) - i] = '\0';
 }
 
 void

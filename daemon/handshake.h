@@ -1,7 +1,8 @@
 /*
  * handshake.h — PURE. The HTTP/1.1 side of RFC 6455 §4: find the end of a
  * request head, parse and validate an upgrade request, build the 101 answer
- * or an HTTP error answer. No I/O, no allocation: every string in a parsed
+ * or an HTTP error answer. No I/O, no allocation (but for one SHA-1 context
+ * per thread, see hs_accept_key): every string in a parsed
  * request points into the caller's buffer, which must outlive the request.
  */
 #ifndef WSR_HANDSHAKE_H
@@ -31,7 +32,7 @@ struct hs_request {
 	struct hs_str	 key;		/* Sec-WebSocket-Key */
 	struct hs_str	 origin;	/* Origin, p == NULL when absent */
 	struct hs_str	 protocols;	/* Sec-WebSocket-Protocol (first occurrence) */
-	struct hs_header headers[HS_MAX_HEADERS];
+	struct hs_header headers[HS_MAX_HEADERS]; /* [nheaders..] are not cleared */
 	size_t		 nheaders;
 	int		 status;	/* 0 when valid, else the HTTP status to answer */
 	const char	*error;		/* short static reason when status != 0 */
