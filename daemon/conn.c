@@ -48,61 +48,82 @@ enum conn_state {
 	ST_LINGER,
 };
 
+/*
+ * Layout (issue 8, idle memory): every connection, idle or not, holds this
+ * one calloc'd block and nothing else of ours, so its size is the idle cost
+ * that is ours to cut (libevent adds its fd map entry, the kernel the
+ * socket). Pointers and 64-bit fields first, then the small ones packed,
+ * flags as bits; the frame limits live in the route (route->wsl), the
+ * linger deadline shares its word with the ping time (never both needed).
+ * CONN_SIZE_MAX below keeps it from growing back unnoticed: raise it only
+ * with a reason.
+ */
+/* Output the kernel refused, bookkeeping inside (idle connections have none). */
+struct outbuf {
+	size_t	off;		/* sent so far */
+	size_t	len;		/* of data */
+	size_t	cap;
+	uint8_t	data[];
+};
+
 struct wsr_conn {
 	struct event		 ev;		/* the one event on fd */
 	struct loop		*loop;
 	struct wsr_conn		*next;
 	struct wsr_conn		**pprev;
 	struct timer_entry	 tm;		/* next deadline */
-	int			 fd;
-	uint8_t			 state;
-	bool			 dead;		/* free at the end of the callback */
-	bool			 opened;	/* the handler saw on_open */
-	bool			 paused;	/* reading stopped by backpressure */
-	bool			 close_sent;
-	bool			 close_rcvd;
-	bool			 shut_pending;	/* shutdown(SHUT_WR) once out drains */
-	bool			 tls_done;	/* TLS handshake finished */
-	bool			 tls_want_write; /* SSL_do_handshake/SSL_read wants EV_WRITE */
-	bool			 pp_pending;	/* a PROXY header is expected first */
-	uint16_t		 pp_len;	/* of it, consumed so far into pp_buf */
-	uint8_t			*pp_buf;	/* PP_MAX bytes while pp_pending */
-	bool			 has_handle;	/* registered for wsr_handle_* */
-	bool			 hpaused;	/* reading stopped by the handler */
-	uint8_t			 in_cb;
-	short			 ev_flags;
-	uint16_t		 close_code;	/* for on_close and the log */
+	struct route		*route;		/* holds a table reference */
+	const struct limits	*lim;
+	struct ws_parser	 parser;
 	uint64_t		 id;
 	uint64_t		 accepted_at;
 	uint64_t		 last_rx;
-	uint64_t		 next_ping;
+	union {
+		uint64_t	 next_ping;	/* ST_OPEN */
+		uint64_t	 deadline;	/* ST_LINGER: linger/close deadline */
+	};
 	uint64_t		 msg_started;	/* when the unfinished frame/message began; 0: none */
-	bool			 ip_counted;	/* holds a max_connections_per_ip count */
-	uint64_t		 deadline;	/* linger/close deadline */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	uint64_t		 msgs_in;
-	struct route		*route;		/* holds a table reference */
-	const struct limits	*lim;
-	struct ws_limits	 wsl;
-	struct ws_parser	 parser;
+	struct outbuf		*out;		/* what the kernel refused; NULL: nothing */
 	void			*user;
 	char			*head;		/* request head spanning reads */
-	size_t			 head_len;
-	uint8_t			*out;		/* what the kernel refused */
-	size_t			 out_off;
-	size_t			 out_len;
-	size_t			 out_cap;
+	uint8_t			*pp_buf;	/* PP_MAX bytes while pp_pending */
 	char			*query;
 	char			*hdrs;		/* plugins: "name\0value\0" × nhdrs */
-	size_t			 nhdrs;
 	const char		*subprotocol;	/* owned by the route's config */
 	const char		*end_reason;
 	SSL			*ssl;		/* NULL: plain TCP */
+	uint32_t		 head_len;	/* ≤ HS_HEAD_MAX + one read */
+	int			 fd;
+	uint16_t		 pp_len;	/* of the PROXY header, consumed so far into pp_buf */
+	uint16_t		 close_code;	/* for on_close and the log */
+	short			 ev_flags;
+	uint8_t			 state;
+	uint8_t			 in_cb;
+	uint8_t			 nhdrs;		/* ≤ HS_MAX_HEADERS */
 	uint8_t			 peer_family;	/* of the direct peer: AF_INET/AF_INET6, else 0 */
+	bool			 dead:1;	/* free at the end of the callback */
+	bool			 opened:1;	/* the handler saw on_open */
+	bool			 paused:1;	/* reading stopped by backpressure */
+	bool			 close_sent:1;
+	bool			 close_rcvd:1;
+	bool			 shut_pending:1; /* shutdown(SHUT_WR) once out drains */
+	bool			 tls_done:1;	/* TLS handshake finished */
+	bool			 tls_want_write:1; /* SSL_do_handshake/SSL_read wants EV_WRITE */
+	bool			 pp_pending:1;	/* a PROXY header is expected first */
+	bool			 has_handle:1;	/* registered for wsr_handle_* */
+	bool			 hpaused:1;	/* reading stopped by the handler */
+	bool			 ip_counted:1;	/* holds a max_connections_per_ip count */
 	uint8_t			 peer_addr[16];
 	char			 peer[56];	/* resolved (trusted proxies) or direct */
 };
+
+/* 504 B on x86-64 (a 512 B malloc chunk); see docs/PERFORMANCE.md. */
+#define CONN_SIZE_MAX	512
+_Static_assert(sizeof(struct wsr_conn) <= CONN_SIZE_MAX,
+    "struct wsr_conn grew: every idle connection pays for it (docs/PERFORMANCE.md)");
 
 static void	conn_event_cb(evutil_socket_t, short, void *);
 static void	conn_release(struct wsr_conn *);
@@ -172,7 +193,7 @@ conn_update_events(struct wsr_conn *c)
 
 	if (!c->paused && !(c->hpaused && c->state == ST_OPEN))
 		flags |= EV_READ;
-	if (c->out_len > 0 || c->tls_want_write)
+	if (c->out != NULL || c->tls_want_write)
 		flags |= EV_WRITE;
 	conn_set_events(c, flags);
 }
@@ -211,42 +232,38 @@ conn_schedule(struct wsr_conn *c)
 static int
 out_append(struct wsr_conn *c, const void *p, size_t n)
 {
-	size_t	 need, cap;
-	uint8_t	*o;
+	struct outbuf	*o = c->out;
+	size_t		 need, cap;
 
 	if (n == 0)
 		return 0;
-	if (c->out_off > 0 && c->out_off == c->out_len) {
-		c->out_off = c->out_len = 0;
+	if (o != NULL && o->off > 0) {
+		/* Compact before growing (and drop what was sent). */
+		memmove(o->data, o->data + o->off, o->len - o->off);
+		o->len -= o->off;
+		o->off = 0;
 	}
-	need = c->out_len + n;
-	if (need > c->out_cap) {
-		/* Compact before growing. */
-		if (c->out_off > 0) {
-			memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-			c->out_len -= c->out_off;
-			c->out_off = 0;
-			need = c->out_len + n;
-		}
-		if (need > c->out_cap) {
-			cap = c->out_cap ? c->out_cap * 2 : 4096;
-			while (cap < need)
-				cap *= 2;
-			if ((o = realloc(c->out, cap)) == NULL)
-				return -1;
-			c->out = o;
-			c->out_cap = cap;
-		}
+	need = (o != NULL ? o->len : 0) + n;
+	if (o == NULL || need > o->cap) {
+		cap = o != NULL ? o->cap * 2 : 4096 - sizeof(*o);
+		while (cap < need)
+			cap *= 2;
+		if ((o = realloc(o, sizeof(*o) + cap)) == NULL)
+			return -1;
+		if (c->out == NULL)
+			o->off = o->len = 0;
+		o->cap = cap;
+		c->out = o;
 	}
-	memcpy(c->out + c->out_len, p, n);
-	c->out_len += n;
+	memcpy(o->data + o->len, p, n);
+	o->len += n;
 	return 0;
 }
 
 static size_t
 out_pending(const struct wsr_conn *c)
 {
-	return c->out_len - c->out_off;
+	return c->out != NULL ? c->out->len - c->out->off : 0;
 }
 
 static void
@@ -254,7 +271,6 @@ out_release(struct wsr_conn *c)
 {
 	free(c->out);
 	c->out = NULL;
-	c->out_off = c->out_len = c->out_cap = 0;
 }
 
 /* Backpressure: stop reading past the high-water mark, resume below half. */
@@ -610,9 +626,6 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	c->route = r;
 	route_table_ref(r->table);
 	c->lim = &cr->limits;
-	c->wsl.max_frame_size = c->lim->max_frame_size;
-	c->wsl.max_message_size = c->lim->max_message_size;
-	c->wsl.expect_masked = true;
 	c->subprotocol = sp >= 0 ? cr->subprotocols[sp] : NULL;
 	if (c->lim->send_buffer > 0) {
 		/* Bounds what the kernel holds for a slow peer (no autotuning). */
@@ -765,7 +778,7 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 	l->batch_conn = c;
 	l->niov = l->nhdr = 0;
 	while (c->state == ST_OPEN && !c->dead &&
-	    (t = ws_parser_next(&c->parser, &c->wsl, buf, len, &off, &ev)) != WS_EV_NONE) {
+	    (t = ws_parser_next(&c->parser, &r->wsl, buf, len, &off, &ev)) != WS_EV_NONE) {
 		switch (t) {
 		case WS_EV_MESSAGE:
 			c->msgs_in++;
@@ -842,11 +855,11 @@ conn_on_writable(struct wsr_conn *c)
 	}
 	while (out_pending(c) > 0) {
 		if (c->ssl != NULL) {
-			iov.iov_base = c->out + c->out_off;
+			iov.iov_base = c->out->data + c->out->off;
 			iov.iov_len = out_pending(c);
 			n = conn_tls_writev(c, &iov, 1);
 		} else
-			n = send(c->fd, c->out + c->out_off, out_pending(c),
+			n = send(c->fd, c->out->data + c->out->off, out_pending(c),
 			    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -854,7 +867,7 @@ conn_on_writable(struct wsr_conn *c)
 			conn_destroy(c, "peer reset");
 			return;
 		}
-		c->out_off += n;
+		c->out->off += n;
 		c->bytes_out += n;
 	}
 	if (out_pending(c) == 0) {

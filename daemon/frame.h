@@ -50,26 +50,26 @@ struct ws_limits {
 
 struct ws_parser {
 	/* the frame being read */
+	/* (the byte-sized fields first, together: one per connection, 80 B) */
 	uint8_t		 hdr[WS_MAX_HEADER];
 	uint8_t		 hdr_len;		/* bytes of hdr collected so far */
-	uint8_t		 hdr_need;		/* header size once known, else 0 */
 	bool		 in_payload;
 	uint8_t		 opcode;
 	bool		 fin;
 	bool		 masked;
+	uint8_t		 msg_opcode;		/* TEXT/BINARY while a message is open, else 0 */
+	uint8_t		 utf8;			/* validator state for text */
+	uint8_t		 ctl_len;		/* of ctl */
+	bool		 failed;		/* sticky after WS_EV_ERROR */
 	uint8_t		 mask[4];
 	uint64_t	 remaining;		/* payload bytes still to come */
 	uint64_t	 payload_off;		/* payload bytes seen (mask phase) */
 	/* the data message being assembled */
-	uint8_t		 msg_opcode;		/* TEXT/BINARY while a message is open, else 0 */
-	uint8_t		 utf8;			/* validator state for text */
 	uint8_t		*msg;
 	size_t		 msg_len;
 	size_t		 msg_cap;
 	/* a control frame split across calls (rare) */
 	uint8_t		*ctl;
-	uint8_t		 ctl_len;
-	bool		 failed;		/* sticky after WS_EV_ERROR */
 };
 
 enum ws_event_type {

@@ -12,7 +12,13 @@
 #include <stdint.h>
 
 #define WHEEL_TICK_MS	20
-#define WHEEL_SLOTS	1024	/* a power of two; one turn = 20.48 s */
+/*
+ * A power of two; one turn = 81.92 s, longer than every default deadline
+ * (ping 25 s, timeout 60 s), so a tick looks only at entries that are due.
+ * An entry further out (a longer timeout with pings off) stays in its slot
+ * and is looked at once per turn until due. 32 KiB of slot heads per loop.
+ */
+#define WHEEL_SLOTS	4096
 
 struct event_base;
 struct event;
