@@ -116,6 +116,7 @@ struct wsr_conn {
 	bool			 has_handle:1;	/* registered for wsr_handle_* */
 	bool			 hpaused:1;	/* reading stopped by the handler */
 	bool			 ip_counted:1;	/* holds a max_connections_per_ip count */
+	bool			 releasing:1;	/* conn_release began: no new handle */
 	uint8_t			 peer_addr[16];
 	char			 peer[56];	/* resolved (trusted proxies) or direct */
 };
@@ -144,6 +145,9 @@ loop_init(struct loop *l, struct event_base *base)
 	l->base = base;
 	l->now = timer_now_ms();
 	if ((l->rbuf = malloc(LOOP_READ_BUF)) == NULL)
+		return -1;
+	/* Not in the first handshake: its cost belongs to start-up. */
+	if (hs_init() == -1)
 		return -1;
 	return timer_wheel_init(&l->wheel, base, conn_timer_fire, l);
 }
@@ -639,12 +643,6 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		conn_reject(c, 500, "cannot build the 101 answer");
 		return;
 	}
-	/* Before on_open, which may hand the handle to a thread. */
-	if (handle_register(c->id, c) == -1) {
-		conn_reject(c, 500, "out of memory");
-		return;
-	}
-	c->has_handle = true;
 	if (r->handler->on_open != NULL && (st = r->handler->on_open(r->instance, c)) != 0) {
 		/* plugin.h: 500 and 503 are answered as such, anything else as 403. */
 		conn_reject(c, st == 500 || st == 503 ? st : 403, "refused by the handler");
@@ -1302,6 +1300,7 @@ conn_release(struct wsr_conn *c)
 	struct loop	*l = c->loop;
 
 	/* Before on_close: from then on a late wsr_handle_send gets -1. */
+	c->releasing = true;
 	if (c->has_handle)
 		handle_unregister(c->id);
 	if (c->opened) {
@@ -1498,9 +1497,25 @@ wsr_conn_id(const struct wsr_conn *c)
 }
 
 wsr_handle_t
-wsr_conn_handle(const struct wsr_conn *c)
+wsr_conn_handle(const struct wsr_conn *cc)
 {
-	return c != NULL ? c->id : 0;
+	struct wsr_conn	*c = (struct wsr_conn *)cc;	/* registering shows nowhere */
+
+	if (c == NULL)
+		return 0;
+	/*
+	 * Registered on first use rather than for every connection: the table
+	 * entry (32-64 B with its load factor) is idle memory an echo or
+	 * broadcast connection never needs. A plugin can only hand a handle to
+	 * a thread after this returned it, so nothing is missed. Once release
+	 * has begun the handle is dead and stays unregistered.
+	 */
+	if (!c->has_handle && !c->releasing) {
+		if (handle_register(c->id, c) == -1)
+			return 0;	/* every wsr_handle_* call refuses 0 */
+		c->has_handle = true;
+	}
+	return c->id;
 }
 
 void *

@@ -453,6 +453,12 @@ sha1_init(void)
 	}
 }
 
+int
+hs_init(void)
+{
+	return pthread_once(&sha1_once, sha1_init) == 0 && sha1_md != NULL ? 0 : -1;
+}
+
 void
 hs_accept_key(const char *key, size_t key_len, char out[HS_ACCEPT_LEN + 1])
 {

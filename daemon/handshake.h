@@ -76,6 +76,13 @@ const struct hs_header *hs_request_header(const struct hs_request *req, const ch
 void	 hs_accept_key(const char *key, size_t key_len, char out[HS_ACCEPT_LEN + 1]);
 
 /*
+ * Loads what hs_accept_key needs from libcrypto now (its provider tables
+ * are ~2 MiB of RSS) instead of in the first handshake. 0, or -1 if that
+ * failed (hs_accept_key would then answer "").
+ */
+int	 hs_init(void);
+
+/*
  * Picks the first subprotocol of the client's comma-separated offer (in the
  * client's order of preference) that appears in supported[0..n).
  * Returns its index in supported, or -1 when there is no match.
