@@ -54,10 +54,22 @@ enum conn_state {
  * that is ours to cut (libevent adds its fd map entry, the kernel the
  * socket). Pointers and 64-bit fields first, then the small ones packed,
  * flags as bits; the frame limits live in the route (route->wsl), the
- * linger deadline shares its word with the ping time (never both needed).
+ * linger deadline shares its word with the ping time (never both needed),
+ * the limits and the subprotocol are found through the route, and what
+ * only the handshake needs is allocated only while it needs it.
  * CONN_SIZE_MAX below keeps it from growing back unnoticed: raise it only
  * with a reason.
  */
+/*
+ * The handshake's bytes that span reads, one phase after the other: the
+ * PROXY header (PP_MAX bytes while pp_pending), then the HTTP request head
+ * (at most HS_HEAD_MAX + one read). Freed when the phase ends.
+ */
+struct inbuf {
+	uint32_t	len;
+	uint8_t		data[];
+};
+
 /* Output the kernel refused, bookkeeping inside (idle connections have none). */
 struct outbuf {
 	size_t	off;		/* sent so far */
@@ -73,7 +85,6 @@ struct wsr_conn {
 	struct wsr_conn		**pprev;
 	struct timer_entry	 tm;		/* next deadline */
 	struct route		*route;		/* holds a table reference */
-	const struct limits	*lim;
 	struct ws_parser	 parser;
 	uint64_t		 id;
 	uint64_t		 accepted_at;
@@ -88,21 +99,18 @@ struct wsr_conn {
 	uint64_t		 msgs_in;
 	struct outbuf		*out;		/* what the kernel refused; NULL: nothing */
 	void			*user;
-	char			*head;		/* request head spanning reads */
-	uint8_t			*pp_buf;	/* PP_MAX bytes while pp_pending */
+	struct inbuf		*in;		/* handshake bytes spanning reads, see inbuf */
 	char			*query;
 	char			*hdrs;		/* plugins: "name\0value\0" × nhdrs */
-	const char		*subprotocol;	/* owned by the route's config */
 	const char		*end_reason;
 	SSL			*ssl;		/* NULL: plain TCP */
-	uint32_t		 head_len;	/* ≤ HS_HEAD_MAX + one read */
 	int			 fd;
-	uint16_t		 pp_len;	/* of the PROXY header, consumed so far into pp_buf */
 	uint16_t		 close_code;	/* for on_close and the log */
 	short			 ev_flags;
 	uint8_t			 state;
 	uint8_t			 in_cb;
 	uint8_t			 nhdrs;		/* ≤ HS_MAX_HEADERS */
+	uint8_t			 subprotocol;	/* 1 + its index in the route's list; 0: none */
 	uint8_t			 peer_family;	/* of the direct peer: AF_INET/AF_INET6, else 0 */
 	bool			 dead:1;	/* free at the end of the callback */
 	bool			 opened:1;	/* the handler saw on_open */
@@ -121,10 +129,17 @@ struct wsr_conn {
 	char			 peer[56];	/* resolved (trusted proxies) or direct */
 };
 
-/* 504 B on x86-64 (a 512 B malloc chunk); see docs/PERFORMANCE.md. */
-#define CONN_SIZE_MAX	512
+/* 456 B on x86-64 (a 464 B malloc chunk); see docs/PERFORMANCE.md. */
+#define CONN_SIZE_MAX	456
 _Static_assert(sizeof(struct wsr_conn) <= CONN_SIZE_MAX,
     "struct wsr_conn grew: every idle connection pays for it (docs/PERFORMANCE.md)");
+
+/* The route's limits; NULL before the upgrade. */
+static inline const struct limits *
+conn_lim(const struct wsr_conn *c)
+{
+	return c->route != NULL ? &c->route->conf->limits : NULL;
+}
 
 static void	conn_event_cb(evutil_socket_t, short, void *);
 static void	conn_release(struct wsr_conn *);
@@ -214,13 +229,13 @@ conn_schedule(struct wsr_conn *c)
 			at = c->accepted_at + c->loop->proxy_protocol_timeout_ms;
 		break;
 	case ST_OPEN:
-		if (c->lim->timeout_ms > 0)
-			at = c->last_rx + c->lim->timeout_ms;
-		if (c->lim->ping_period_ms > 0 && c->next_ping < at)
+		if (conn_lim(c)->timeout_ms > 0)
+			at = c->last_rx + conn_lim(c)->timeout_ms;
+		if (conn_lim(c)->ping_period_ms > 0 && c->next_ping < at)
 			at = c->next_ping;
-		if (c->lim->message_timeout_ms > 0 && c->msg_started != 0 &&
-		    c->msg_started + c->lim->message_timeout_ms < at)
-			at = c->msg_started + c->lim->message_timeout_ms;
+		if (conn_lim(c)->message_timeout_ms > 0 && c->msg_started != 0 &&
+		    c->msg_started + conn_lim(c)->message_timeout_ms < at)
+			at = c->msg_started + conn_lim(c)->message_timeout_ms;
 		break;
 	case ST_LINGER:
 		at = c->deadline;
@@ -281,7 +296,7 @@ out_release(struct wsr_conn *c)
 static void
 conn_check_backpressure(struct wsr_conn *c)
 {
-	uint64_t	hw = c->lim != NULL ? c->lim->max_output_buffer : 65536;
+	uint64_t	hw = conn_lim(c) != NULL ? conn_lim(c)->max_output_buffer : 65536;
 
 	if (!c->paused && out_pending(c) > hw) {
 		c->paused = true;
@@ -474,7 +489,7 @@ conn_send_close(struct wsr_conn *c, uint16_t code, const char *reason)
 		c->close_code = code ? code : WS_CLOSE_NO_STATUS;
 	if (conn_send_frame(c, WS_OP_CLOSE, payload, n) == -1 || conn_flush(c) == -1)
 		return;
-	conn_begin_linger(c, c->lim->close_timeout_ms);
+	conn_begin_linger(c, conn_lim(c)->close_timeout_ms);
 }
 
 static void
@@ -497,8 +512,8 @@ conn_reject(struct wsr_conn *c, int status, const char *detail)
 	log_info("conn=%llu peer=%s event=rejected status=%d reason=\"%s\"",
 	    (unsigned long long)c->id, c->peer, status, detail != NULL ? detail : "");
 	n = hs_build_error(resp, sizeof(resp), status, detail);
-	free(c->head);
-	c->head = NULL;
+	free(c->in);
+	c->in = NULL;
 	c->end_reason = "rejected";
 	if (n == 0) {
 		conn_destroy(c, "cannot build the error answer");
@@ -629,17 +644,16 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	}
 	c->route = r;
 	route_table_ref(r->table);
-	c->lim = &cr->limits;
-	c->subprotocol = sp >= 0 ? cr->subprotocols[sp] : NULL;
-	if (c->lim->send_buffer > 0) {
+	c->subprotocol = sp >= 0 ? (uint8_t)(sp + 1) : 0;
+	if (conn_lim(c)->send_buffer > 0) {
 		/* Bounds what the kernel holds for a slow peer (no autotuning). */
-		int sndbuf = (int)c->lim->send_buffer;
+		int sndbuf = (int)conn_lim(c)->send_buffer;
 
 		setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	}
 
 	hs_accept_key(req->key.p, req->key.len, accept);
-	if ((n = hs_build_101(resp, sizeof(resp), accept, c->subprotocol)) == 0) {
+	if ((n = hs_build_101(resp, sizeof(resp), accept, wsr_conn_subprotocol(c))) == 0) {
 		conn_reject(c, 500, "cannot build the 101 answer");
 		return;
 	}
@@ -651,10 +665,10 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	c->opened = true;
 	c->loop->nopen++;
 	c->state = ST_OPEN;
-	c->next_ping = c->loop->now + c->lim->ping_period_ms;
+	c->next_ping = c->loop->now + conn_lim(c)->ping_period_ms;
 	log_info("conn=%llu peer=%s event=open route=%s subprotocol=%s",
 	    (unsigned long long)c->id, c->peer, cr->path,
-	    c->subprotocol != NULL ? c->subprotocol : "-");
+	    wsr_conn_subprotocol(c) != NULL ? wsr_conn_subprotocol(c) : "-");
 	if (conn_write(c, resp, n) == -1)
 		return;
 	conn_schedule(c);
@@ -667,26 +681,27 @@ static void
 conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 {
 	struct hs_request	 req;
-	char			*head, *grown;
+	struct inbuf		*grown;
+	char			*head;
 	size_t			 len;
 	ssize_t			 end;
 	int			 status;
 
 	/* A TLS ClientHello on a plain listener will never end a head: say so now. */
-	if (c->head == NULL && n > 0 && buf[0] == 0x16) {
+	if (c->in == NULL && n > 0 && buf[0] == 0x16) {
 		conn_reject(c, 400, "TLS handshake on a plain-text listener");
 		return;
 	}
-	if (c->head != NULL) {
-		if ((grown = realloc(c->head, c->head_len + n)) == NULL) {
+	if (c->in != NULL) {
+		if ((grown = realloc(c->in, sizeof(*grown) + c->in->len + n)) == NULL) {
 			conn_destroy(c, "out of memory");
 			return;
 		}
-		memcpy(grown + c->head_len, buf, n);
-		c->head = grown;
-		c->head_len += n;
-		head = c->head;
-		len = c->head_len;
+		memcpy(grown->data + grown->len, buf, n);
+		c->in = grown;
+		c->in->len += n;
+		head = (char *)c->in->data;
+		len = c->in->len;
 	} else {
 		head = (char *)buf;
 		len = n;
@@ -697,14 +712,14 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 		return;
 	}
 	if (end == 0) {
-		if (c->head == NULL) {
+		if (c->in == NULL) {
 			/* The head spans reads: keep it (at most 8 KiB + one read). */
-			if ((c->head = malloc(n)) == NULL) {
+			if ((c->in = malloc(sizeof(*c->in) + n)) == NULL) {
 				conn_destroy(c, "out of memory");
 				return;
 			}
-			memcpy(c->head, buf, n);
-			c->head_len = n;
+			memcpy(c->in->data, buf, n);
+			c->in->len = n;
 		}
 		return;
 	}
@@ -713,10 +728,9 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 		return;
 	}
 	conn_upgrade(c, &req, (uint8_t *)head + end, len - end);
-	if (c->head != NULL && !c->dead) {
-		free(c->head);
-		c->head = NULL;
-		c->head_len = 0;
+	if (c->in != NULL && !c->dead) {
+		free(c->in);
+		c->in = NULL;
 	}
 }
 
@@ -819,7 +833,7 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 			c->msg_started = 0;
 		else if (c->msg_started == 0) {
 			c->msg_started = l->now;
-			if (c->lim->message_timeout_ms > 0)
+			if (conn_lim(c)->message_timeout_ms > 0)
 				conn_schedule(c);
 		}
 	}
@@ -992,14 +1006,19 @@ conn_pp_readable(struct wsr_conn *c)
 	struct sockaddr_in6	 sin6;
 	enum pp_status		 st;
 	char			 direct[sizeof(c->peer)];
+	struct inbuf		*pp;
 	ssize_t			 n;
 	size_t			 take;
 
-	if (c->pp_buf == NULL && (c->pp_buf = malloc(PP_MAX)) == NULL) {
-		conn_destroy(c, "out of memory");
-		return;
+	if (c->in == NULL) {
+		if ((c->in = malloc(sizeof(*c->in) + PP_MAX)) == NULL) {
+			conn_destroy(c, "out of memory");
+			return;
+		}
+		c->in->len = 0;
 	}
-	n = recv(c->fd, c->pp_buf + c->pp_len, PP_MAX - c->pp_len, MSG_PEEK);
+	pp = c->in;
+	n = recv(c->fd, pp->data + pp->len, PP_MAX - pp->len, MSG_PEEK);
 	if (n == 0) {
 		conn_destroy(c, "peer closed before the PROXY header");
 		return;
@@ -1009,19 +1028,19 @@ conn_pp_readable(struct wsr_conn *c)
 			conn_destroy(c, errno == ECONNRESET ? "peer reset" : "read error");
 		return;
 	}
-	st = pp_parse(c->pp_buf, c->pp_len + (size_t)n, &pr);
+	st = pp_parse(pp->data, pp->len + (size_t)n, &pr);
 	if (st == PP_ERROR) {
 		log_info("conn=%llu peer=%s event=proxy_protocol_error reason=\"%s\"",
 		    (unsigned long long)c->id, c->peer, pr.error);
 		conn_destroy(c, "bad PROXY protocol header");
 		return;
 	}
-	take = st == PP_OK ? pr.len - c->pp_len : (size_t)n;
-	if (recv(c->fd, c->pp_buf + c->pp_len, take, 0) != (ssize_t)take) {
+	take = st == PP_OK ? pr.len - pp->len : (size_t)n;
+	if (recv(c->fd, pp->data + pp->len, take, 0) != (ssize_t)take) {
 		conn_destroy(c, "read error");
 		return;
 	}
-	c->pp_len += take;
+	pp->len += take;
 	c->bytes_in += take;
 	if (st == PP_NEED_MORE)
 		return;
@@ -1048,8 +1067,8 @@ conn_pp_readable(struct wsr_conn *c)
 	} else
 		log_debug("conn=%llu peer=%s event=proxy_protocol version=%d command=local",
 		    (unsigned long long)c->id, c->peer, pr.version);
-	free(c->pp_buf);
-	c->pp_buf = NULL;
+	free(c->in);
+	c->in = NULL;
 	c->pp_pending = false;
 	conn_schedule(c);
 }
@@ -1123,27 +1142,27 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 		conn_destroy(c, "handshake timeout");
 		break;
 	case ST_OPEN:
-		if (c->lim->timeout_ms > 0 && now >= c->last_rx + c->lim->timeout_ms) {
+		if (conn_lim(c)->timeout_ms > 0 && now >= c->last_rx + conn_lim(c)->timeout_ms) {
 			log_info("conn=%llu peer=%s event=idle_timeout",
 			    (unsigned long long)c->id, c->peer);
 			c->end_reason = "idle timeout";
 			conn_send_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
 			break;
 		}
-		if (c->lim->message_timeout_ms > 0 && c->msg_started != 0 &&
-		    now >= c->msg_started + c->lim->message_timeout_ms) {
+		if (conn_lim(c)->message_timeout_ms > 0 && c->msg_started != 0 &&
+		    now >= c->msg_started + conn_lim(c)->message_timeout_ms) {
 			log_info("conn=%llu peer=%s event=message_timeout",
 			    (unsigned long long)c->id, c->peer);
 			c->end_reason = "message not completed in time";
 			conn_send_close(c, WS_CLOSE_POLICY, "message not completed in time");
 			break;
 		}
-		if (c->lim->ping_period_ms > 0 && now >= c->next_ping) {
+		if (conn_lim(c)->ping_period_ms > 0 && now >= c->next_ping) {
 			/* The payload is our clock, handy when reading captures. */
 			for (i = 0; i < 8; i++)
 				ts[i] = (now >> (56 - 8 * i)) & 0xff;
 			conn_send_frame(c, WS_OP_PING, ts, sizeof(ts));
-			c->next_ping = now + c->lim->ping_period_ms;
+			c->next_ping = now + conn_lim(c)->ping_period_ms;
 		}
 		if (!c->dead)
 			conn_schedule(c);
@@ -1337,8 +1356,7 @@ conn_release(struct wsr_conn *c)
 	close(c->fd);
 	ws_parser_free(&c->parser);
 	out_release(c);
-	free(c->head);
-	free(c->pp_buf);
+	free(c->in);
 	free(c->query);
 	free(c->hdrs);
 	*c->pprev = c->next;
@@ -1463,7 +1481,7 @@ wsr_conn_peer(const struct wsr_conn *c)
 const char *
 wsr_conn_subprotocol(const struct wsr_conn *c)
 {
-	return c->subprotocol;
+	return c->subprotocol != 0 ? c->route->conf->subprotocols[c->subprotocol - 1] : NULL;
 }
 
 size_t

@@ -17,6 +17,12 @@
 #define MSG_MIN_ALLOC	1024
 
 static uint8_t	mask_run(uint8_t *, size_t, uint32_t);
+
+static inline size_t
+msg_len(const struct ws_parser *p)
+{
+	return p->msg != NULL ? p->msg->len : 0;
+}
 static uint32_t	mask_key(const uint8_t[4], uint64_t);
 
 void
@@ -120,7 +126,7 @@ header_accept(struct ws_parser *p, const struct ws_limits *lim, const uint8_t *h
 		if (len > lim->max_frame_size)
 			return fail(p, ev, WS_CLOSE_TOO_BIG, "frame larger than max_frame_size");
 		if (len > lim->max_message_size ||
-		    p->msg_len > lim->max_message_size - len)
+		    msg_len(p) > lim->max_message_size - len)
 			return fail(p, ev, WS_CLOSE_TOO_BIG, "message larger than max_message_size");
 		if (p->opcode != WS_OP_CONT) {
 			p->msg_opcode = p->opcode;
@@ -178,21 +184,23 @@ read_header(struct ws_parser *p, const struct ws_limits *lim, const uint8_t *buf
 static bool
 msg_reserve(struct ws_parser *p, const struct ws_limits *lim, size_t want)
 {
-	size_t	 cap;
-	uint8_t	*m;
+	struct ws_msgbuf	*m;
+	size_t			 cap, have = p->msg != NULL ? p->msg->cap : 0;
 
-	if (want <= p->msg_cap)
+	if (want <= have)
 		return true;
 	/* Doubling keeps a partial message within 2x its payload bytes. */
-	cap = p->msg_cap ? p->msg_cap * 2 : MSG_MIN_ALLOC;
+	cap = have ? have * 2 : MSG_MIN_ALLOC;
 	if (cap < want)
 		cap = want;
 	if (cap > lim->max_message_size && want <= lim->max_message_size)
 		cap = lim->max_message_size;
-	if ((m = realloc(p->msg, cap)) == NULL)
+	if ((m = realloc(p->msg, sizeof(*m) + cap)) == NULL)
 		return false;
+	if (p->msg == NULL)
+		m->len = 0;
+	m->cap = cap;
 	p->msg = m;
-	p->msg_cap = cap;
 	return true;
 }
 
@@ -201,7 +209,6 @@ msg_release(struct ws_parser *p)
 {
 	free(p->msg);
 	p->msg = NULL;
-	p->msg_len = p->msg_cap = 0;
 	p->msg_opcode = 0;
 }
 
@@ -352,7 +359,7 @@ ws_parser_next(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
 		}
 
 		/* Fast path: a whole unfragmented message already in buf. */
-		if (p->fin && p->msg_len == 0 && p->payload_off == 0 &&
+		if (p->fin && msg_len(p) == 0 && p->payload_off == 0 &&
 		    avail >= p->remaining) {
 			chunk = p->remaining;
 			nonascii = p->masked ? mask_run(buf + *off, chunk, mask_key(p->mask, 0)) : 1;
@@ -382,10 +389,10 @@ ws_parser_next(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
 					return fail(p, ev, WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
 				p->utf8 = st;
 			}
-			if (!msg_reserve(p, lim, p->msg_len + chunk))
+			if (!msg_reserve(p, lim, msg_len(p) + chunk))
 				return fail(p, ev, WS_CLOSE_INTERNAL, "out of memory");
-			memcpy(p->msg + p->msg_len, buf + *off, chunk);
-			p->msg_len += chunk;
+			memcpy(p->msg->data + p->msg->len, buf + *off, chunk);
+			p->msg->len += chunk;
 			p->payload_off += chunk;
 			p->remaining -= chunk;
 			*off += chunk;
@@ -399,8 +406,8 @@ ws_parser_next(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
 			return fail(p, ev, WS_CLOSE_INVALID_DATA, "text message ends inside a UTF-8 sequence");
 		ev->type = WS_EV_MESSAGE;
 		ev->opcode = p->msg_opcode;
-		ev->data = p->msg;
-		ev->len = p->msg_len;
+		ev->data = p->msg != NULL ? p->msg->data : NULL;
+		ev->len = msg_len(p);
 		/* Released at the next call, once the caller is done with it. */
 		p->msg_opcode = 0;
 		return WS_EV_MESSAGE;

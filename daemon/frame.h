@@ -50,7 +50,7 @@ struct ws_limits {
 
 struct ws_parser {
 	/* the frame being read */
-	/* (the byte-sized fields first, together: one per connection, 80 B) */
+	/* (the byte-sized fields first, together: one per connection, 64 B) */
 	uint8_t		 hdr[WS_MAX_HEADER];
 	uint8_t		 hdr_len;		/* bytes of hdr collected so far */
 	bool		 in_payload;
@@ -64,12 +64,17 @@ struct ws_parser {
 	uint8_t		 mask[4];
 	uint64_t	 remaining;		/* payload bytes still to come */
 	uint64_t	 payload_off;		/* payload bytes seen (mask phase) */
-	/* the data message being assembled */
-	uint8_t		*msg;
-	size_t		 msg_len;
-	size_t		 msg_cap;
+	/* the data message being assembled, NULL unless it spans frames or calls */
+	struct ws_msgbuf *msg;
 	/* a control frame split across calls (rare) */
 	uint8_t		*ctl;
+};
+
+/* Length and capacity travel with the bytes: an idle parser pays one pointer. */
+struct ws_msgbuf {
+	size_t		 len;
+	size_t		 cap;
+	uint8_t		 data[];
 };
 
 enum ws_event_type {
