@@ -56,7 +56,8 @@ enum conn_state {
  * flags as bits; the frame limits live in the route (route->wsl), the
  * linger deadline shares its word with the ping time (never both needed),
  * the limits and the subprotocol are found through the route, and what
- * only the handshake needs is allocated only while it needs it.
+ * only the handshake needs is allocated only while it needs it (the peer
+ * address in binary is parsed back from the string when it is needed).
  * CONN_SIZE_MAX below keeps it from growing back unnoticed: raise it only
  * with a reason.
  */
@@ -111,7 +112,6 @@ struct wsr_conn {
 	uint8_t			 in_cb;
 	uint8_t			 nhdrs;		/* ≤ HS_MAX_HEADERS */
 	uint8_t			 subprotocol;	/* 1 + its index in the route's list; 0: none */
-	uint8_t			 peer_family;	/* of the direct peer: AF_INET/AF_INET6, else 0 */
 	bool			 dead:1;	/* free at the end of the callback */
 	bool			 opened:1;	/* the handler saw on_open */
 	bool			 paused:1;	/* reading stopped by backpressure */
@@ -125,12 +125,11 @@ struct wsr_conn {
 	bool			 hpaused:1;	/* reading stopped by the handler */
 	bool			 ip_counted:1;	/* holds a max_connections_per_ip count */
 	bool			 releasing:1;	/* conn_release began: no new handle */
-	uint8_t			 peer_addr[16];
-	char			 peer[56];	/* resolved (trusted proxies) or direct */
+	char			 peer[56];	/* resolved (trusted proxies) or direct; see conn_peer_addr */
 };
 
-/* 456 B on x86-64 (a 464 B malloc chunk); see docs/PERFORMANCE.md. */
-#define CONN_SIZE_MAX	456
+/* 440 B on x86-64 (a 448 B malloc chunk); see docs/PERFORMANCE.md. */
+#define CONN_SIZE_MAX	440
 _Static_assert(sizeof(struct wsr_conn) <= CONN_SIZE_MAX,
     "struct wsr_conn grew: every idle connection pays for it (docs/PERFORMANCE.md)");
 
@@ -527,6 +526,51 @@ conn_reject(struct wsr_conn *c, int status, const char *detail)
 static void conn_frames_input(struct wsr_conn *, uint8_t *, size_t);
 
 /*
+ * The address in c->peer, in binary, for the trusted_proxies check; returns
+ * its family, or 0 (unix socket). Parsed back from the string rather than
+ * kept beside it: it is needed once, during the handshake, and 17 bytes per
+ * connection would outlive it. Until conn_resolve_peer has run, c->peer is
+ * the direct peer or the PROXY header's source, as the check requires.
+ */
+static int
+conn_peer_addr(const struct wsr_conn *c, uint8_t addr[16])
+{
+	char		 tmp[sizeof(c->peer)];
+	const char	*end;
+	size_t		 n;
+
+	if (c->peer[0] == '[') {
+		if ((end = strchr(c->peer, ']')) == NULL)
+			return 0;
+		n = end - c->peer - 1;
+		memcpy(tmp, c->peer + 1, n);
+		tmp[n] = '\0';
+		return inet_pton(AF_INET6, tmp, addr) == 1 ? AF_INET6 : 0;
+	}
+	if ((end = strrchr(c->peer, ':')) == NULL)
+		return 0;
+	n = end - c->peer;
+	memcpy(tmp, c->peer, n);
+	tmp[n] = '\0';
+	return inet_pton(AF_INET, tmp, addr) == 1 ? AF_INET : 0;
+}
+
+/* Whether an accepted socket's peer is in trusted_proxies. */
+static bool
+conn_trusted_sa(const struct loop *l, const struct sockaddr *sa)
+{
+	const struct config	*cfg = l->routes->cfg;
+
+	if (sa->sa_family == AF_INET)
+		return config_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, AF_INET,
+		    (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr);
+	if (sa->sa_family == AF_INET6)
+		return config_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, AF_INET6,
+		    (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return false;
+}
+
+/*
  * Behind a trusted proxy the client is the one its headers name (see
  * forwarded.h); from anyone else those headers mean nothing. c->peer is
  * what logs and handlers (wsr_conn_peer) see from here on.
@@ -538,9 +582,11 @@ conn_resolve_peer(struct wsr_conn *c, const struct hs_request *req)
 	struct fwd_result	 fr;
 	char			 direct[sizeof(c->peer)];
 
-	if (c->peer_family == 0 || cfg->ntrusted_proxies == 0 ||
-	    !config_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, c->peer_family,
-	    c->peer_addr))
+	uint8_t			 addr[16];
+	int			 family;
+
+	if (cfg->ntrusted_proxies == 0 || (family = conn_peer_addr(c, addr)) == 0 ||
+	    !config_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, family, addr))
 		return;
 	if (!fwd_resolve(req, cfg->trusted_proxies, cfg->ntrusted_proxies, &fr))
 		return;
@@ -1060,8 +1106,6 @@ conn_pp_readable(struct wsr_conn *c)
 			format_peer(c->peer, sizeof(c->peer), (struct sockaddr *)&sin6);
 		}
 		/* Forwarded headers are now trusted only if the client is a proxy. */
-		c->peer_family = (uint8_t)pr.family;
-		memcpy(c->peer_addr, pr.src, sizeof(c->peer_addr));
 		log_info("conn=%llu peer=%s event=proxy_protocol version=%d proxy=%s",
 		    (unsigned long long)c->id, c->peer, pr.version, direct);
 	} else
@@ -1263,13 +1307,6 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 	c->close_code = WS_CLOSE_ABNORMAL;
 	ws_parser_init(&c->parser);
 	format_peer(c->peer, sizeof(c->peer), sa);
-	if (sa->sa_family == AF_INET) {
-		c->peer_family = AF_INET;
-		memcpy(c->peer_addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		c->peer_family = AF_INET6;
-		memcpy(c->peer_addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
 	c->next = l->conns;
 	c->pprev = &l->conns;
 	if (l->conns != NULL)
@@ -1280,8 +1317,7 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 
 	if (opts & CONN_PROXY) {
 		/* Only a trusted proxy may tell us who the client is. */
-		if (c->peer_family == 0 || !config_cidr_match(l->routes->cfg->trusted_proxies,
-		    l->routes->cfg->ntrusted_proxies, c->peer_family, c->peer_addr)) {
+		if (!conn_trusted_sa(l, sa)) {
 			log_info("conn=%llu peer=%s event=rejected reason=\"PROXY protocol "
 			    "listener, peer not in trusted_proxies\"", (unsigned long long)c->id,
 			    c->peer);
