@@ -407,34 +407,36 @@ conn_flush(struct wsr_conn *c)
 
 	if (l->batch_conn == c && l->niov > 0) {
 		rv = conn_writev(c, l->iov, l->niov);
-		l->niov = l->nhdr = 0;
+		l->niov = 0;
+		l->nstage = 0;
 	}
 	return rv;
 }
 
 /*
- * Queues one frame. While c's read batch is open a frame whose payload lies
- * in the read buffer joins the batch by reference (it stays valid until the
- * batch is flushed); any other is written at once, behind the batch. So a
- * caller's data is never referenced after this returns.
+ * Queues one frame. While c's read batch is open, a frame joins it: its
+ * header and a small payload (any source) are copied into the loop's stage,
+ * a larger payload in the read buffer is referenced (it stays valid until
+ * the batch is flushed). Any other frame is written at once, behind the
+ * batch. So a caller's data is never referenced after this returns.
  */
 static int
 conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len)
 {
 	struct loop	*l = c->loop;
-	struct iovec	 iov[2];
+	struct iovec	 iov[2], *last;
 	uint8_t		 hdr[WS_MAX_HEADER], *h;
-	size_t		 hlen;
+	size_t		 hlen, seg;
+	bool		 copy = len <= LOOP_STAGE_COPY;
 
 	if (c->dead)
 		return -1;
 	/*
 	 * Only the read buffer outlives the handler's call until the batch
-	 * is flushed; anything else a handler hands us (its own memory, a
-	 * reassembled message, a split control frame) is written now, behind
-	 * the batch.
+	 * is flushed; a larger payload from anywhere else (the handler's
+	 * memory, a reassembled message) is written now, behind the batch.
 	 */
-	if (l->batch_conn != c || (len > 0 && ((const uint8_t *)data < l->rbuf ||
+	if (l->batch_conn != c || (!copy && ((const uint8_t *)data < l->rbuf ||
 	    (const uint8_t *)data + len > l->rbuf + LOOP_READ_BUF))) {
 		if (l->batch_conn == c && conn_flush(c) == -1)
 			return -1;
@@ -445,13 +447,25 @@ conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len
 		iov[1].iov_len = len;
 		return conn_writev(c, iov, len > 0 ? 2 : 1);
 	}
-	if (l->niov + 2 > LOOP_BATCH_IOV && conn_flush(c) == -1)
+	if ((l->niov + 2 > LOOP_BATCH_IOV ||
+	    l->nstage + WS_MAX_HEADER + (copy ? len : 0) > LOOP_STAGE) && conn_flush(c) == -1)
 		return -1;
-	h = l->hdrs[l->nhdr++];
-	hlen = ws_frame_header(h, true, opcode, len, NULL);
-	l->iov[l->niov].iov_base = h;
-	l->iov[l->niov++].iov_len = hlen;
-	if (len > 0) {
+	h = l->stage + l->nstage;
+	seg = hlen = ws_frame_header(h, true, opcode, len, NULL);
+	if (copy && len > 0) {
+		memcpy(h + hlen, data, len);
+		seg += len;
+	}
+	l->nstage += seg;
+	/* Contiguous with the previous segment of the stage: one iovec. */
+	last = l->niov > 0 ? &l->iov[l->niov - 1] : NULL;
+	if (last != NULL && (uint8_t *)last->iov_base + last->iov_len == h)
+		last->iov_len += seg;
+	else {
+		l->iov[l->niov].iov_base = h;
+		l->iov[l->niov++].iov_len = seg;
+	}
+	if (!copy) {
 		l->iov[l->niov].iov_base = (void *)data;
 		l->iov[l->niov++].iov_len = len;
 	}
@@ -834,7 +848,8 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 	size_t			 off = 0;
 
 	l->batch_conn = c;
-	l->niov = l->nhdr = 0;
+	l->niov = 0;
+	l->nstage = 0;
 	while (c->state == ST_OPEN && !c->dead &&
 	    (t = ws_parser_next(&c->parser, &r->wsl, buf, len, &off, &ev)) != WS_EV_NONE) {
 		switch (t) {
@@ -868,7 +883,8 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 	if (!c->dead)
 		conn_flush(c);
 	l->batch_conn = NULL;
-	l->niov = l->nhdr = 0;
+	l->niov = 0;
+	l->nstage = 0;
 	/*
 	 * A message (or frame) left unfinished starts the assembly deadline; any
 	 * byte resets the idle timeout, so without it a peer trickling one
@@ -1383,7 +1399,8 @@ conn_release(struct wsr_conn *c)
 		route_table_unref(c->route->table, handler_destroy_instance);
 	if (l->batch_conn == c) {
 		l->batch_conn = NULL;
-		l->niov = l->nhdr = 0;
+		l->niov = 0;
+		l->nstage = 0;
 	}
 	timer_cancel(&l->wheel, &c->tm);
 	/* Always: a deferred release may have made ev active (conn_api_leave). */

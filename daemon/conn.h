@@ -22,6 +22,13 @@
 
 #define LOOP_READ_BUF	(64 * 1024)
 #define LOOP_BATCH_IOV	64
+/*
+ * The batch's own bytes: every frame header, and small payloads copied
+ * whole, so that a read's worth of small replies leaves as one contiguous
+ * iovec (the kernel pays per iovec segment; a 34-byte copy costs less).
+ */
+#define LOOP_STAGE	16384
+#define LOOP_STAGE_COPY	512	/* payloads up to this are copied, larger ones referenced */
 
 struct wsr_conn;
 struct route_table;
@@ -49,9 +56,9 @@ struct loop {
 	/* the write batch of the connection being read (see conn_send) */
 	struct wsr_conn	*batch_conn;
 	struct iovec		 iov[LOOP_BATCH_IOV];
-	uint8_t			 hdrs[LOOP_BATCH_IOV / 2][WS_MAX_HEADER];
 	int			 niov;
-	int			 nhdr;
+	size_t			 nstage;	/* bytes of stage in use */
+	uint8_t			 stage[LOOP_STAGE];
 };
 
 int	loop_init(struct loop *l, struct event_base *base);
