@@ -93,6 +93,7 @@ typedef int	(*key_setter)(struct ctx *, const struct key *, const char *,
 #define IN_SERVER	0x1
 #define IN_ROUTE	0x2
 #define IN_TLS		0x4
+#define IN_ADMIN	0x8
 
 /* Key flags. */
 #define K_REPEAT	0x1	/* each line adds a value (listen) */
@@ -131,6 +132,9 @@ SETTER(set_tls_protocols);
 SETTER(set_trusted_proxies);
 SETTER(set_content);
 SETTER(set_plugin_dir);
+SETTER(set_log_format);
+SETTER(set_access_log);
+SETTER(set_admin_listen);
 
 #define CFG(f)	offsetof(struct config, f)
 #define LIM(f)	offsetof(struct limits, f)
@@ -162,6 +166,12 @@ static const struct key keys[] = {
 	{ "trusted_proxies",	IN_SERVER, 0, set_trusted_proxies, 0, 0, 0 },
 	{ "proxy_protocol_timeout", IN_SERVER, 0, set_duration,
 	  CFG(proxy_protocol_timeout_ms), 1, DURATION_MAX_MS },
+	{ "log_format",		IN_SERVER, 0, set_log_format, CFG(log_format), 0, 0 },
+	{ "access_log",		IN_SERVER, 0, set_access_log, CFG(access_log), 0, 0 },
+	{ "drain_window",	IN_SERVER, 0, set_duration,
+	  CFG(drain_window_ms), 0, DURATION_MAX_MS },
+	{ "proxy_idle_timeout",	IN_SERVER, 0, set_duration,
+	  CFG(proxy_idle_timeout_ms), 0, DURATION_MAX_MS },
 
 	{ "certificate",	IN_TLS, 0, set_string, CFG(tls.certificate), 0, 0 },
 	{ "private_key",	IN_TLS, 0, set_string, CFG(tls.private_key), 0, 0 },
@@ -170,6 +180,8 @@ static const struct key keys[] = {
 	{ "ciphersuites",	IN_TLS, 0, set_string, CFG(tls.ciphersuites), 0, 0 },
 	{ "groups",		IN_TLS, 0, set_string, CFG(tls.groups), 0, 0 },
 	{ "protocols",		IN_TLS, 0, set_tls_protocols, CFG(tls), 0, 0 },
+	/* [admin] listen: its own key (another setter) with the same name. */
+	{ "listen",		IN_ADMIN, K_REPEAT, set_admin_listen, 0, 0, 0 },
 	{ "plugin_dir",		IN_SERVER, 0, set_plugin_dir,
 	  CFG(plugin_dir), 0, 0 },
 
@@ -189,12 +201,15 @@ static const struct key keys[] = {
 	  LIM(send_buffer), 0, 64 * MiB },
 	{ "message_timeout",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
 	  LIM(message_timeout_ms), 0, DURATION_MAX_MS },
+	{ "max_connection_lifetime", IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
+	  LIM(max_connection_lifetime_ms), 0, DURATION_MAX_MS },
 
 	{ "handler",		IN_ROUTE, 0, set_handler,
 	  RTE(handler), 0, 0 },
 	{ "origins",		IN_ROUTE, 0, set_origins, 0, 0, 0 },
 	{ "subprotocols",	IN_ROUTE, 0, set_subprotocols, 0, 0, 0 },
 	{ "content",		IN_ROUTE, 0, set_content, RTE(content), 0, 0 },
+	{ "devconsole",		IN_ROUTE, 0, set_bool, RTE(devconsole), 0, 0 },
 };
 
 _Static_assert(nitems(keys) <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");
@@ -207,6 +222,7 @@ enum section {
 	SECTION_SERVER,
 	SECTION_ROUTE,
 	SECTION_TLS,
+	SECTION_ADMIN,
 	SECTION_SKIP,		/* after a bad header: keys are ignored */
 };
 
@@ -454,6 +470,12 @@ fmt_duration(uint64_t ms, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%llums", (unsigned long long)ms);
 	return buf;
+}
+
+const char *
+config_fmt_duration(uint64_t ms, char *buf, size_t len)
+{
+	return fmt_duration(ms, buf, len);
 }
 
 /*
@@ -816,6 +838,42 @@ set_log_level(struct ctx *c, const struct key *k, const char *value, void *dst)
 	return 0;
 }
 
+static const char *const log_format_names[] = {
+	[LOG_FORMAT_KV] = "kv",
+	[LOG_FORMAT_JSON] = "json",
+};
+
+static int
+set_log_format(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	int	v = 0;
+
+	if (set_enum(c, k, value, &v, log_format_names, nitems(log_format_names)) == -1)
+		return -1;
+	*(enum log_format *)dst = (enum log_format)v;
+	return 0;
+}
+
+/* "stderr", "off" or an absolute file name (opened by the daemon, not here). */
+static int
+set_access_log(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	char	**p = dst;
+
+	if (strcmp(value, "stderr") != 0 && strcmp(value, "off") != 0 &&
+	    value[0] != '/') {
+		conf_error(c, c->line, "%s: expected stderr, off or an absolute "
+		    "file name, got '%s'", k->name, value);
+		return -1;
+	}
+	free(*p);
+	if ((*p = strdup(value)) == NULL) {
+		c->nomem = 1;
+		return -1;
+	}
+	return 0;
+}
+
 static in_port_t
 listen_port(const struct config_listen *l)
 {
@@ -939,6 +997,111 @@ set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 	l.line = c->line;
 	l.file = c->name;
 	ls[cfg->nlistens++] = l;
+	return 0;
+}
+
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+static bool
+listen_is_loopback(const struct config_listen *l)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)&l->addr;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)&l->addr;
+
+	if (l->addr.ss_family == AF_INET)
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127;
+}
+
+/*
+ * [admin] listen = ADDRESS [public]. The admin endpoints tell whoever reaches
+ * them about the traffic and the routes, so an address other than loopback
+ * (or a unix socket) must be asked for with "public". A socket passed by
+ * systemd must be named (systemd:NAME, so that "listen = systemd" in [server]
+ * leaves it alone); its address is checked when it is taken (admin.c).
+ */
+static int
+set_admin_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	struct config		*cfg = dst;
+	struct config_admin	*a = &cfg->admin;
+	const struct config_listen *o;
+	struct config_listen	 l, *ls;
+	char			*addr, why[PATH_MAX + 32];
+	const char		*rest;
+	size_t			 len, i, n;
+	bool			 pub = false;
+
+	len = strcspn(value, " \t");
+	for (rest = value + len; *rest == ' ' || *rest == '\t'; rest++)
+		/* nothing */;
+	if (strcmp(rest, "public") == 0)
+		pub = true;
+	else if (*rest != '\0') {
+		conf_error(c, c->line, "%s: unexpected '%s' after the address, the "
+		    "only option in [admin] is 'public'", k->name, rest);
+		return -1;
+	}
+	if ((addr = strndup(value, len)) == NULL) {
+		c->nomem = 1;
+		return -1;
+	}
+	if (listen_parse(addr, &l, why, sizeof(why)) == -1) {
+		conf_error(c, c->line, "%s: %s, got '%s'", k->name, why, addr);
+		free(addr);
+		return -1;
+	}
+	if (l.kind == LISTEN_SYSTEMD && addr[7] != ':') {
+		conf_error(c, c->line, "%s: a passed socket in [admin] must be named, "
+		    "expected systemd:NAME (FileDescriptorName= of the .socket unit), "
+		    "got '%s'", k->name, addr);
+		free(addr);
+		return -1;
+	}
+	if (l.kind == LISTEN_SYSTEMD && (l.name = strdup(addr + 8)) == NULL) {
+		free(addr);
+		c->nomem = 1;
+		return -1;
+	}
+	if (l.kind == LISTEN_INET && !listen_is_loopback(&l) && !pub) {
+		conf_error(c, c->line, "%s: '%s' is not a loopback address: the "
+		    "admin endpoints (metrics, readiness) would be reachable from "
+		    "the network; add the option 'public' to mean it (listen = "
+		    "%s public) or use 127.0.0.1, [::1] or unix:/PATH", k->name,
+		    addr, addr);
+		free(addr);
+		return -1;
+	}
+	free(addr);
+	/* The same address (or passed socket name) twice could never be bound. */
+	n = l.kind == LISTEN_INET && listen_port(&l) == 0 ? 0 : a->nlistens + cfg->nlistens;
+	for (i = 0; i < n; i++) {
+		o = i < a->nlistens ? &a->listens[i] : &cfg->listens[i - a->nlistens];
+		if (o->kind == l.kind && (l.kind == LISTEN_SYSTEMD ? o->name != NULL &&
+		    strcmp(o->name, l.name) == 0 : o->addrlen == l.addrlen &&
+		    memcmp(&o->addr, &l.addr, l.addrlen) == 0)) {
+			free(l.name);
+			conf_error(c, c->line, "%s: duplicate of %s ('%s'%s)", k->name,
+			    where(c, o->file, o->line, why, sizeof(why)) + 3, o->spec,
+			    i < a->nlistens ? "" : " in [server]");
+			return -1;
+		}
+	}
+	if ((ls = realloc(a->listens, (a->nlistens + 1) * sizeof(*ls))) == NULL) {
+		free(l.name);
+		c->nomem = 1;
+		return -1;
+	}
+	a->listens = ls;
+	if ((l.spec = strdup(value)) == NULL) {
+		free(l.name);
+		c->nomem = 1;
+		return -1;
+	}
+	l.line = c->line;
+	l.file = c->name;
+	ls[a->nlistens++] = l;
 	return 0;
 }
 
@@ -1533,6 +1696,12 @@ start_section(struct ctx *c, char *p)
 			c->section = SECTION_TLS;
 		}
 	}
+	else if (strcmp(name, "admin") == 0) {
+		/* Like [server]: one section, however many headers and files. */
+		if (c->cfg->admin.line == 0)
+			c->cfg->admin.line = c->line;
+		c->section = SECTION_ADMIN;
+	}
 	else if (strncmp(name, "route", 5) == 0 &&
 	    (name[5] == '\0' || isspace((unsigned char)name[5]))) {
 		for (p = name + 5; isspace((unsigned char)*p); p++)
@@ -1544,7 +1713,7 @@ start_section(struct ctx *c, char *p)
 			start_route(c, p, strlen(p));
 	} else
 		conf_error(c, c->line, "unknown section [%s], expected [server], "
-		    "[tls] or [route /PATH]", name);
+		    "[tls], [admin] or [route /PATH]", name);
 }
 
 /*
@@ -1666,16 +1835,45 @@ reader(char *str, int num, void *arg)
 	return str;
 }
 
+/* The key valid in where, else the first of that name (for the error). */
 static const struct key *
-key_find(const char *name)
+key_find(const char *name, int where)
 {
-	size_t	i;
+	const struct key	*any = NULL;
+	size_t			 i;
 
 	for (i = 0; i < nitems(keys); i++) {
-		if (strcmp(keys[i].name, name) == 0)
+		if (strcmp(keys[i].name, name) != 0)
+			continue;
+		if (keys[i].where & where)
 			return &keys[i];
+		if (any == NULL)
+			any = &keys[i];
 	}
-	return NULL;
+	return any;
+}
+
+static const char *
+section_name(int where)
+{
+	switch (where) {
+	case IN_TLS:
+		return "tls";
+	case IN_ADMIN:
+		return "admin";
+	case IN_ROUTE:
+		return "route";
+	default:
+		return "server";
+	}
+}
+
+int
+config_key_index(const char *name)
+{
+	const struct key	*k = key_find(name, IN_SERVER | IN_ROUTE);
+
+	return k != NULL ? (int)(k - keys) : -1;
 }
 
 static void
@@ -2031,6 +2229,9 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	case SECTION_TLS:
 		where = IN_TLS;
 		break;
+	case SECTION_ADMIN:
+		where = IN_ADMIN;
+		break;
 	case SECTION_ROUTE:
 		where = IN_ROUTE;
 		r = &cfg->routes[c->route];
@@ -2041,18 +2242,19 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		return 1;
 	}
 
-	if ((k = key_find(name)) == NULL) {
+	if ((k = key_find(name, where)) == NULL) {
 		if (r == NULL)
 			conf_error(c, c->line, "unknown key '%s' in [%s]",
-			    name, where == IN_TLS ? "tls" : "server");
+			    name, section_name(where));
 		else
 			add_option(c, r, name, value); /* judged at the end */
 		return 1;
 	}
 	if ((k->where & where) == 0) {
-		if (where == IN_TLS || k->where == IN_TLS)
+		if (where == IN_TLS || k->where == IN_TLS || where == IN_ADMIN ||
+		    k->where == IN_ADMIN)
 			conf_error(c, c->line, "%s: not valid in [%s]", name,
-			    where == IN_TLS ? "tls" : r != NULL ? "route" : "server");
+			    section_name(where));
 		else if (r == NULL)
 			conf_error(c, c->line, "%s: only valid in a "
 			    "[route /PATH] section, not in [server]", name);
@@ -2194,6 +2396,7 @@ parse(struct ctx *c, struct config_errors *errs)
 	cfg->limits.max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;
 	cfg->limits.max_output_buffer = CONFIG_DEFAULT_MAX_OUTPUT_BUFFER;
 	cfg->proxy_protocol_timeout_ms = CONFIG_DEFAULT_PROXY_PROTOCOL_TIMEOUT_MS;
+	cfg->drain_window_ms = CONFIG_DEFAULT_DRAIN_WINDOW_MS;
 	cfg->tls.min_version = CONFIG_TLS12;
 	cfg->tls.max_version = CONFIG_TLS13;
 	c->cfg = cfg;
@@ -2348,6 +2551,10 @@ dump_value(const struct key *k, const void *src, char *buf, size_t len)
 		snprintf(buf, len, "%s", log_level_names[*(const enum log_level *)src]);
 		return buf;
 	}
+	if (k->set == set_log_format) {
+		snprintf(buf, len, "%s", log_format_names[*(const enum log_format *)src]);
+		return buf;
+	}
 	memcpy(&v, src, sizeof(v));
 	if (k->set == set_size)
 		return fmt_size(v, buf, len);
@@ -2468,6 +2675,12 @@ dump_server(FILE *f, const struct config *cfg)
 			}
 			continue;
 		}
+		if (k->set == set_access_log) {
+			dump_key(f, 0, k->name, *(char *const *)src != NULL ?
+			    *(char *const *)src : "off",
+			    dump_origin(&cfg->origin[i], where, sizeof(where)));
+			continue;
+		}
 		if (k->set == set_plugin_dir) {
 			/* Unset: the build's directory, shown commented out. */
 			dump_origin(&cfg->origin[i], where, sizeof(where));
@@ -2485,6 +2698,26 @@ dump_server(FILE *f, const struct config *cfg)
 		dump_key(f, 0, k->name, dump_value(k, src, val, sizeof(val)),
 		    dump_origin(&cfg->origin[i], where, sizeof(where)));
 	}
+}
+
+/* [admin], when the config has one. */
+static void
+dump_admin(FILE *f, const struct config *cfg)
+{
+	const struct config_listen	*l;
+	char				 where[PATH_MAX + 64];
+	size_t				 i;
+
+	if (cfg->admin.line == 0 && cfg->admin.nlistens == 0)
+		return;
+	fprintf(f, "\n[admin]\n");
+	for (i = 0; i < cfg->admin.nlistens; i++) {
+		l = &cfg->admin.listens[i];
+		snprintf(where, sizeof(where), "%s:%d", l->file, l->line);
+		dump_key(f, 0, "listen", l->spec, where);
+	}
+	if (cfg->admin.nlistens == 0)
+		dump_key(f, 1, "listen", "", "default: none (no admin endpoints)");
 }
 
 static int
@@ -2515,6 +2748,9 @@ dump_route(FILE *f, const struct config_route *r)
 			dump_key(f, 0, k->name, r->handler, where);
 		else if (k->set == set_content)
 			dump_key(f, 0, k->name, content_names[r->content], where);
+		else if (k->set == set_bool)
+			dump_key(f, 0, k->name, *(const bool *)((const char *)r + k->off) ?
+			    "yes" : "no", where);
 		else if (k->set == set_origins || k->set == set_subprotocols) {
 			if (k->set == set_origins && r->norigins == 0) {
 				dump_key(f, 0, k->name, "*", where);
@@ -2577,6 +2813,7 @@ config_dump(const struct config *cfg)
 	fprintf(f, "\n");
 	dump_server(f, cfg);
 	dump_tls(f, cfg);
+	dump_admin(f, cfg);
 	for (i = 0; i < cfg->nroutes && !bad; i++) {
 		fprintf(f, "\n");
 		bad = dump_route(f, &cfg->routes[i]) == -1;
@@ -2618,6 +2855,12 @@ config_free(struct config *cfg)
 		free(cfg->listens[i].name);
 	}
 	free(cfg->listens);
+	for (i = 0; i < cfg->admin.nlistens; i++) {
+		free(cfg->admin.listens[i].spec);
+		free(cfg->admin.listens[i].name);
+	}
+	free(cfg->admin.listens);
+	free(cfg->access_log);
 	for (i = 0; i < cfg->nroutes; i++)
 		route_free(&cfg->routes[i]);
 	free(cfg->routes);

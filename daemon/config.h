@@ -34,6 +34,8 @@ struct limits {
 	uint64_t	max_output_buffer;	/* bytes queued before we stop reading */
 	uint64_t	send_buffer;		/* SO_SNDBUF at upgrade; 0: kernel autotuning */
 	uint64_t	message_timeout_ms;	/* a started message must end within; 0 = off */
+	uint64_t	max_connection_lifetime_ms; /* close (1001) open connections after, less
+						   up to CONFIG_LIFETIME_JITTER of it; 0 = off */
 };
 
 /*
@@ -110,6 +112,7 @@ struct config_route {
 	char			**subprotocols;	/* in server preference order */
 	size_t			 nsubprotocols;
 	enum content		 content;
+	bool			 devconsole;	/* a plain GET gets the test page (devconsole.c) */
 	struct config_option	*options;	/* unknown keys (handlers that take options) */
 	size_t			 noptions;
 	int			 line;		/* of the [route …] header */
@@ -119,6 +122,20 @@ struct config_route {
 };
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* access log line format ("log_format =") */
+enum log_format { LOG_FORMAT_KV, LOG_FORMAT_JSON };
+
+/*
+ * [admin] (metrics, health, readiness): listen lines as in [server] (INET or
+ * UNIX; no options but "public"). A non-loopback address is refused unless
+ * its line says "public".
+ */
+struct config_admin {
+	int			 line;		/* of the first [admin] header; 0: none */
+	struct config_listen	*listens;	/* tls/proxy_protocol always false */
+	size_t			 nlistens;
+};
 
 struct config {
 	char			*file;
@@ -151,6 +168,11 @@ struct config {
 	struct config_cidr	*trusted_proxies;
 	size_t			 ntrusted_proxies;
 	uint64_t		 proxy_protocol_timeout_ms;
+	struct config_admin	 admin;
+	enum log_format		 log_format;	/* of the access log */
+	char			*access_log;	/* "stderr", "off" or an absolute path */
+	uint64_t		 drain_window_ms;	/* closes spread over this at shutdown */
+	uint64_t		 proxy_idle_timeout_ms;	/* of the proxy in front; 0: unknown */
 };
 
 /* One error: "FILE:LINE: message". */
@@ -164,6 +186,20 @@ struct config_errors {
 #define CONFIG_DEFAULT_HANDSHAKE_TIMEOUT_MS	10000
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS	10000
 #define CONFIG_DEFAULT_PROXY_PROTOCOL_TIMEOUT_MS	3000
+/*
+ * 5 s: a full instance (max_connections' default, 10,000) sends its clients
+ * back at ~2,000/s instead of all in one instant, the window fits in the
+ * default shutdown_timeout with a whole close_timeout to spare for the last
+ * peers' answers, and a stop or restart costs at most 5 s more (nothing when
+ * no connection is open).
+ */
+#define CONFIG_DEFAULT_DRAIN_WINDOW_MS		5000
+/*
+ * max_connection_lifetime closes each connection at a random point of the
+ * last tenth of its lifetime, so connections opened together (after a
+ * deploy) do not all come back together either.
+ */
+#define CONFIG_LIFETIME_JITTER_PERCENT		10
 #define CONFIG_DEFAULT_PING_PERIOD_MS		25000
 #define CONFIG_DEFAULT_TIMEOUT_MS		60000
 #define CONFIG_DEFAULT_CLOSE_TIMEOUT_MS		5000
@@ -216,6 +252,10 @@ int		 config_parse_duration_ms(const char *s, uint64_t *out);
  * sets them).
  */
 int		 config_parse_listen(const char *s, struct config_listen *out);
+/* A duration as the config writes it: "25s", "1m", "500ms". Returns buf. */
+const char	*config_fmt_duration(uint64_t ms, char *buf, size_t len);
+/* A key's index in the origin[] arrays of struct config and config_route; -1: no such key. */
+int		 config_key_index(const char *name);
 /* "10.0.0.0/8", "::1", "fd00::/8" (no prefix: one host); -1 on error. */
 int		 config_parse_cidr(const char *s, size_t len, struct config_cidr *out);
 /* Whether the address (4 or 16 bytes, family AF_INET/AF_INET6) is in the list. */

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -31,7 +32,9 @@
 
 #include <wsrouted/plugin.h>
 
+#include "accesslog.h"
 #include "conn.h"
+#include "devconsole.h"
 #include "forwarded.h"
 #include "proxyproto.h"
 #include "handler.h"
@@ -49,18 +52,28 @@ enum conn_state {
 };
 
 /*
- * Layout (issue 8, idle memory): every connection, idle or not, holds this
- * one calloc'd block and nothing else of ours, so its size is the idle cost
- * that is ours to cut (libevent adds its fd map entry, the kernel the
- * socket). Pointers and 64-bit fields first, then the small ones packed,
- * flags as bits; the frame limits live in the route (route->wsl), the
- * linger deadline shares its word with the ping time (never both needed),
- * the limits and the subprotocol are found through the route, and what
- * only the handshake needs is allocated only while it needs it (the peer
- * address in binary is parsed back from the string when it is needed).
- * CONN_SIZE_MAX below keeps it from growing back unnoticed: raise it only
- * with a reason.
+ * A close the daemon decided on in advance (c->close_at): the end of the
+ * connection's lifetime, or its point of a drain window.
  */
+enum close_plan {
+	PLAN_NONE,
+	PLAN_LIFETIME,
+	PLAN_SHUTDOWN,
+	PLAN_RESTART,
+	PLAN_ROUTE_REMOVED,
+};
+
+static const struct {
+	uint16_t	 code;
+	const char	*reason;	/* in the close frame and the log */
+} close_plans[] = {
+	[PLAN_NONE] = { 0, NULL },
+	[PLAN_LIFETIME] = { WS_CLOSE_GOING_AWAY, "connection lifetime reached" },
+	[PLAN_SHUTDOWN] = { WS_CLOSE_GOING_AWAY, "server shutting down" },
+	[PLAN_RESTART] = { WS_CLOSE_RESTART, "service restart" },
+	[PLAN_ROUTE_REMOVED] = { WS_CLOSE_GOING_AWAY, "route removed" },
+};
+
 /*
  * The handshake's bytes that span reads, one phase after the other: the
  * PROXY header (PP_MAX bytes while pp_pending), then the HTTP request head
@@ -79,6 +92,21 @@ struct outbuf {
 	uint8_t	data[];
 };
 
+/*
+ * Layout (issue 8, idle memory): every connection, idle or not, holds this
+ * one calloc'd block and nothing else of ours, so its size is the idle cost
+ * that is ours to cut (libevent adds its fd map entry, the kernel the
+ * socket). Pointers and 64-bit fields first, then the small ones packed,
+ * flags as bits; the frame limits live in the route (route->wsl), the
+ * linger deadline shares its word with the ping time (never both needed),
+ * the limits and the subprotocol are found through the route, the query
+ * and a plugin's headers share one block, the request being upgraded is
+ * the loop's (l->req), and what only the handshake needs is allocated only
+ * while it needs it (the peer address in binary is parsed back from the
+ * string when it is needed).
+ * CONN_SIZE_MAX below keeps it from growing back unnoticed: raise it only
+ * with a reason.
+ */
 struct wsr_conn {
 	struct event		 ev;		/* the one event on fd */
 	struct loop		*loop;
@@ -86,6 +114,7 @@ struct wsr_conn {
 	struct wsr_conn		**pprev;
 	struct timer_entry	 tm;		/* next deadline */
 	struct route		*route;		/* holds a table reference */
+	struct route_metrics	*rm;		/* the route's counters (metrics.h), or NULL */
 	struct ws_parser	 parser;
 	uint64_t		 id;
 	uint64_t		 accepted_at;
@@ -95,20 +124,28 @@ struct wsr_conn {
 		uint64_t	 deadline;	/* ST_LINGER: linger/close deadline */
 	};
 	uint64_t		 msg_started;	/* when the unfinished frame/message began; 0: none */
+	uint64_t		 close_at;	/* planned close (close_plan); 0: none */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	uint64_t		 msgs_in;
+	uint64_t		 msgs_out;
 	struct outbuf		*out;		/* what the kernel refused; NULL: nothing */
 	void			*user;
 	struct inbuf		*in;		/* handshake bytes spanning reads, see inbuf */
-	char			*query;
-	char			*hdrs;		/* plugins: "name\0value\0" × nhdrs */
+	/*
+	 * [query\0] then, for plugins, "name\0value\0" × nhdrs; after a
+	 * refusal (path_kept) the request's path, for the access log.
+	 */
+	char			*reqdata;
 	const char		*end_reason;
 	SSL			*ssl;		/* NULL: plain TCP */
 	int			 fd;
 	uint16_t		 close_code;	/* for on_close and the log */
+	uint16_t		 http_status;	/* what the handshake was answered; 0: nothing */
 	short			 ev_flags;
-	uint8_t			 state;
+	uint8_t			 close_plan:3;	/* enum close_plan, for close_at */
+	uint8_t			 closed_by:3;	/* enum closed_by: the first cause wins */
+	uint8_t			 state:2;	/* enum conn_state */
 	uint8_t			 in_cb;
 	uint8_t			 nhdrs;		/* ≤ HS_MAX_HEADERS */
 	uint8_t			 subprotocol;	/* 1 + its index in the route's list; 0: none */
@@ -125,11 +162,17 @@ struct wsr_conn {
 	bool			 hpaused:1;	/* reading stopped by the handler */
 	bool			 ip_counted:1;	/* holds a max_connections_per_ip count */
 	bool			 releasing:1;	/* conn_release began: no new handle */
+	bool			 ping_out:1;	/* our last ping has not been answered */
+	bool			 has_query:1;	/* reqdata starts with the query string */
+	bool			 path_kept:1;	/* reqdata is a refused request's path */
 	char			 peer[56];	/* resolved (trusted proxies) or direct; see conn_peer_addr */
 };
 
-/* 440 B on x86-64 (a 448 B malloc chunk); see docs/PERFORMANCE.md. */
-#define CONN_SIZE_MAX	440
+/*
+ * 456 B on x86-64 (a 464 B malloc chunk): 440 B before the admin and ops
+ * branches added metrics, access-log and drain fields; see docs/PERFORMANCE.md.
+ */
+#define CONN_SIZE_MAX	456
 _Static_assert(sizeof(struct wsr_conn) <= CONN_SIZE_MAX,
     "struct wsr_conn grew: every idle connection pays for it (docs/PERFORMANCE.md)");
 
@@ -163,7 +206,10 @@ loop_init(struct loop *l, struct event_base *base)
 	/* Not in the first handshake: its cost belongs to start-up. */
 	if (hs_init() == -1)
 		return -1;
-	return timer_wheel_init(&l->wheel, base, conn_timer_fire, l);
+	if (timer_wheel_init(&l->wheel, base, conn_timer_fire, l) == -1)
+		return -1;
+	metrics_register(&l->metrics);
+	return 0;
 }
 
 void
@@ -175,13 +221,23 @@ loop_free(struct loop *l)
 	l->per_ip = NULL;
 	free(l->rbuf);
 	l->rbuf = NULL;
+	metrics_unregister(&l->metrics);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/* The first cause of the end is the one the access log and metrics show. */
+static void
+conn_closed_by(struct wsr_conn *c, enum closed_by by)
+{
+	if (c->closed_by == CLOSED_BY_NONE)
+		c->closed_by = (uint8_t)by;
+}
+
 static void
 conn_destroy(struct wsr_conn *c, const char *why)
 {
+	conn_closed_by(c, CLOSED_BY_ABORT);
 	if (c->end_reason == NULL)
 		c->end_reason = why;
 	if (c->in_cb > 0)
@@ -235,6 +291,8 @@ conn_schedule(struct wsr_conn *c)
 		if (conn_lim(c)->message_timeout_ms > 0 && c->msg_started != 0 &&
 		    c->msg_started + conn_lim(c)->message_timeout_ms < at)
 			at = c->msg_started + conn_lim(c)->message_timeout_ms;
+		if (c->close_at != 0 && c->close_at < at)
+			at = c->close_at;
 		break;
 	case ST_LINGER:
 		at = c->deadline;
@@ -370,6 +428,8 @@ conn_writev(struct wsr_conn *c, struct iovec *iov, int niov)
 			n = 0;
 		}
 		c->bytes_out += n;
+		if (c->rm != NULL)
+			METRIC_ADD(c->rm->bytes_out, (uint64_t)n);
 		if ((size_t)n == total)
 			return 0;
 	}
@@ -500,6 +560,9 @@ conn_send_close(struct wsr_conn *c, uint16_t code, const char *reason)
 	c->close_sent = true;
 	if (!c->close_rcvd)
 		c->close_code = code ? code : WS_CLOSE_NO_STATUS;
+	conn_closed_by(c, c->close_rcvd ? CLOSED_BY_CLIENT : CLOSED_BY_SERVER);
+	if (c->rm != NULL)
+		METRIC_ADD(c->rm->close_sent[metrics_close_slot(code ? code : WS_CLOSE_NO_STATUS)], 1);
 	if (conn_send_frame(c, WS_OP_CLOSE, payload, n) == -1 || conn_flush(c) == -1)
 		return;
 	conn_begin_linger(c, conn_lim(c)->close_timeout_ms);
@@ -514,16 +577,68 @@ conn_fail(struct wsr_conn *c, uint16_t code, const char *why)
 	conn_send_close(c, code, why);
 }
 
+/*
+ * Plans c's close for `at`; the earlier plan wins (a connection whose
+ * lifetime ends before its point of a drain window keeps that). The caller
+ * reschedules c.
+ */
+static void
+conn_plan_close(struct wsr_conn *c, uint64_t at, enum close_plan why)
+{
+	if (c->close_at != 0 && c->close_at <= at)
+		return;
+	c->close_at = at;
+	c->close_plan = why;
+}
+
+static void
+conn_planned_close(struct wsr_conn *c)
+{
+	const char	*reason = close_plans[c->close_plan].reason;
+
+	log_debug("conn=%llu peer=%s event=planned_close code=%u reason=\"%s\"",
+	    (unsigned long long)c->id, c->peer, close_plans[c->close_plan].code, reason);
+	c->end_reason = reason;
+	conn_send_close(c, close_plans[c->close_plan].code, reason);
+}
+
+/*
+ * The i-th of n points spread over [start, start + window): n even slots,
+ * each point at a random place of its own slot. The close rate is flat over
+ * the whole window (n independent random draws would bunch), the first
+ * close comes near the start and the last near the end, and no two peers
+ * are closed in lockstep. window is at most DURATION_MAX_MS (< 2^32).
+ */
+static uint64_t
+spread_point(uint64_t start, uint64_t window, size_t i, size_t n)
+{
+	return start + ((uint64_t)i * window + arc4random_uniform((uint32_t)window)) / n;
+}
+
 /* ---- handshake -------------------------------------------------------- */
 
 static void
 conn_reject(struct wsr_conn *c, int status, const char *detail)
 {
-	char	resp[512];
+	char	resp[512], *path;
 	size_t	n;
 
 	log_info("conn=%llu peer=%s event=rejected status=%d reason=\"%s\"",
 	    (unsigned long long)c->id, c->peer, status, detail != NULL ? detail : "");
+	METRIC_ADD(c->loop->metrics.handshakes[metrics_hs_slot(status)], 1);
+	c->http_status = (uint16_t)status;
+	conn_closed_by(c, CLOSED_BY_SERVER);
+	/* Only for the access log: the request head is gone by the time it is written. */
+	if (c->loop->req_conn == c && !c->path_kept && accesslog_enabled() &&
+	    (path = strndup(c->loop->req->path.p, c->loop->req->path.len < ACCESSLOG_FIELD_MAX ?
+	    c->loop->req->path.len : ACCESSLOG_FIELD_MAX)) != NULL) {
+		/* A refused connection never reaches its handler again: reqdata is free. */
+		free(c->reqdata);
+		c->reqdata = path;
+		c->has_query = false;
+		c->nhdrs = 0;
+		c->path_kept = true;
+	}
 	n = hs_build_error(resp, sizeof(resp), status, detail);
 	free(c->in);
 	c->in = NULL;
@@ -611,20 +726,32 @@ conn_resolve_peer(struct wsr_conn *c, const struct hs_request *req)
 	    fr.proto[0] != '\0' ? fr.proto : "-");
 }
 
-/* A copy of the request headers for wsr_conn_header, in one block. */
+/*
+ * What handlers may ask for after the upgrade, in one block: the query
+ * string (NUL-terminated) when there is one, then, when `headers` (plugin
+ * and exec routes), the request headers as nhdrs × "name\0value\0".
+ */
 static int
-conn_keep_headers(struct wsr_conn *c, const struct hs_request *req)
+conn_keep_request(struct wsr_conn *c, const struct hs_request *req, bool headers)
 {
 	size_t	 i, need = 0;
 	char	*p;
 
-	for (i = 0; i < req->nheaders; i++)
+	if (req->query.p != NULL)
+		need += req->query.len + 1;
+	for (i = 0; headers && i < req->nheaders; i++)
 		need += req->headers[i].name.len + req->headers[i].value.len + 2;
 	if (need == 0)
 		return 0;
-	if ((c->hdrs = p = malloc(need)) == NULL)
+	if ((c->reqdata = p = malloc(need)) == NULL)
 		return -1;
-	for (i = 0; i < req->nheaders; i++) {
+	if (req->query.p != NULL) {
+		memcpy(p, req->query.p, req->query.len);
+		p += req->query.len;
+		*p++ = '\0';
+		c->has_query = true;
+	}
+	for (i = 0; headers && i < req->nheaders; i++) {
 		memcpy(p, req->headers[i].name.p, req->headers[i].name.len);
 		p += req->headers[i].name.len;
 		*p++ = '\0';
@@ -632,8 +759,18 @@ conn_keep_headers(struct wsr_conn *c, const struct hs_request *req)
 		p += req->headers[i].value.len;
 		*p++ = '\0';
 	}
-	c->nhdrs = req->nheaders;
+	if (headers)
+		c->nhdrs = (uint8_t)req->nheaders;
 	return 0;
+}
+
+/* The headers kept by conn_keep_request, or NULL. */
+static const char *
+conn_hdrs(const struct wsr_conn *c)
+{
+	if (c->nhdrs == 0)
+		return NULL;
+	return c->has_query ? c->reqdata + strlen(c->reqdata) + 1 : c->reqdata;
 }
 
 /*
@@ -692,18 +829,13 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		    strncasecmp(req->headers[i].name.p, "Sec-WebSocket-Protocol", 22) == 0)
 			sp = hs_select_subprotocol(req->headers[i].value, cr->subprotocols,
 			    cr->nsubprotocols);
-	if (req->query.p != NULL && (c->query = strndup(req->query.p, req->query.len)) == NULL) {
-		conn_reject(c, 500, "out of memory");
-		return;
-	}
-
-	if ((r->dl != NULL || r->handler == &handler_exec) &&
-	    conn_keep_headers(c, req) == -1) {
+	if (conn_keep_request(c, req, r->dl != NULL || r->handler == &handler_exec) == -1) {
 		conn_reject(c, 500, "out of memory");
 		return;
 	}
 	c->route = r;
 	route_table_ref(r->table);
+	c->rm = metrics_route(&c->loop->metrics, c->loop->routes, r);
 	c->subprotocol = sp >= 0 ? (uint8_t)(sp + 1) : 0;
 	if (conn_lim(c)->send_buffer > 0) {
 		/* Bounds what the kernel holds for a slow peer (no autotuning). */
@@ -719,13 +851,27 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	}
 	if (r->handler->on_open != NULL && (st = r->handler->on_open(r->instance, c)) != 0) {
 		/* plugin.h: 500 and 503 are answered as such, anything else as 403. */
+		if (st == 500 && c->rm != NULL)
+			METRIC_ADD(c->rm->handler_errors, 1);
 		conn_reject(c, st == 500 || st == 503 ? st : 403, "refused by the handler");
 		return;
 	}
 	c->opened = true;
 	c->loop->nopen++;
+	c->http_status = 101;
+	METRIC_ADD(c->loop->metrics.handshakes[metrics_hs_slot(101)], 1);
+	if (c->rm != NULL)
+		METRIC_ADD(c->rm->open, 1);
 	c->state = ST_OPEN;
 	c->next_ping = c->loop->now + conn_lim(c)->ping_period_ms;
+	if (conn_lim(c)->max_connection_lifetime_ms > 0) {
+		uint64_t life = conn_lim(c)->max_connection_lifetime_ms;
+		uint64_t jitter = life * CONFIG_LIFETIME_JITTER_PERCENT / 100;
+
+		/* Within [life - jitter, life]: see CONFIG_LIFETIME_JITTER_PERCENT. */
+		conn_plan_close(c, c->loop->now + life -
+		    arc4random_uniform((uint32_t)jitter + 1), PLAN_LIFETIME);
+	}
 	log_info("conn=%llu peer=%s event=open route=%s subprotocol=%s",
 	    (unsigned long long)c->id, c->peer, cr->path,
 	    wsr_conn_subprotocol(c) != NULL ? wsr_conn_subprotocol(c) : "-");
@@ -735,6 +881,51 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	/* A client may send its first frames right behind the head. */
 	if (nrest > 0)
 		conn_frames_input(c, rest, nrest);
+}
+
+/*
+ * devconsole = yes: a plain GET (or HEAD) of the route, one that is no
+ * upgrade attempt at all (no Upgrade, no Sec-WebSocket-Key: what a browser's
+ * address bar sends), gets the console page instead of 426 (405 for HEAD).
+ * Anything else keeps its answer. Returns false when it is not such a request.
+ */
+static bool
+conn_devconsole(struct wsr_conn *c, const struct hs_request *req, int status)
+{
+	struct route	*r;
+	struct iovec	 iov[2];
+	char		 head[1024];
+	size_t		 n;
+	bool		 head_only;
+
+	if (status != 426 && status != 405)
+		return false;
+	head_only = http_str_eq(req->method, "HEAD");
+	if (!head_only && !http_str_eq(req->method, "GET"))
+		return false;
+	if (hs_request_header(req, "Upgrade") != NULL ||
+	    hs_request_header(req, "Sec-WebSocket-Key") != NULL)
+		return false;
+	r = route_lookup(c->loop->routes, req->path.p, req->path.len);
+	if (r == NULL || !r->conf->devconsole)
+		return false;
+	conn_resolve_peer(c, req);
+	if ((n = devconsole_head(head, sizeof(head))) == 0) {
+		conn_reject(c, 500, "cannot build the dev console page");
+		return true;
+	}
+	log_info("conn=%llu peer=%s event=devconsole route=%s method=%s",
+	    (unsigned long long)c->id, c->peer, r->conf->path, head_only ? "HEAD" : "GET");
+	iov[0].iov_base = head;
+	iov[0].iov_len = n;
+	iov[1].iov_base = (void *)devconsole_body(&iov[1].iov_len);
+	free(c->in);
+	c->in = NULL;
+	c->end_reason = "dev console page served";
+	if (conn_writev(c, iov, head_only ? 1 : 2) == -1)
+		return true;
+	conn_begin_linger(c, c->loop->linger_ms);
+	return true;
 }
 
 static void
@@ -747,6 +938,11 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 	ssize_t			 end;
 	int			 status;
 
+	/* Reached the HTTP stage after the drain began (TLS, PROXY): a clean no. */
+	if (c->loop->draining) {
+		conn_reject(c, 503, "server shutting down");
+		return;
+	}
 	/* A TLS ClientHello on a plain listener will never end a head: say so now. */
 	if (c->in == NULL && n > 0 && buf[0] == 0x16) {
 		conn_reject(c, 400, "TLS handshake on a plain-text listener");
@@ -784,10 +980,15 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 		return;
 	}
 	if ((status = hs_request_parse(head, end, &req)) != 0) {
-		conn_reject(c, status, req.error);
+		if (!conn_devconsole(c, &req, status))
+			conn_reject(c, status, req.error);
 		return;
 	}
+	c->loop->req = &req;
+	c->loop->req_conn = c;
 	conn_upgrade(c, &req, (uint8_t *)head + end, len - end);
+	c->loop->req = NULL;
+	c->loop->req_conn = NULL;
 	if (c->in != NULL && !c->dead) {
 		free(c->in);
 		c->in = NULL;
@@ -838,6 +1039,28 @@ conn_content_ok(struct wsr_conn *c, int opcode, const void *data, size_t len)
 	return true;
 }
 
+/*
+ * A pong answering our last ping (its payload is the ping's: our clock in
+ * ms when we sent it) gives one round-trip time. Unsolicited pongs, and
+ * repeats, are ignored.
+ */
+static void
+conn_pong(struct wsr_conn *c, const struct ws_event *ev)
+{
+	const uint8_t	*p = ev->data;
+	uint64_t	 sent = 0;
+	int		 i;
+
+	if (!c->ping_out || ev->len != 8 || c->rm == NULL)
+		return;
+	for (i = 0; i < 8; i++)
+		sent = (sent << 8) | p[i];
+	if (sent != c->next_ping - conn_lim(c)->ping_period_ms || sent > c->loop->now)
+		return;
+	c->ping_out = false;
+	metrics_rtt_observe(c->rm, c->loop->now - sent);
+}
+
 static void
 conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 {
@@ -855,6 +1078,8 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 		switch (t) {
 		case WS_EV_MESSAGE:
 			c->msgs_in++;
+			if (c->rm != NULL)
+				METRIC_ADD(c->rm->msgs_in, 1);
 			c->msg_started = 0;	/* the next one has its own deadline */
 			if (r->conf->content != CONTENT_ANY &&
 			    !conn_content_ok(c, ev.opcode, ev.data, ev.len))
@@ -866,10 +1091,13 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 			conn_send_frame(c, WS_OP_PONG, ev.data, ev.len);
 			break;
 		case WS_EV_PONG:
+			conn_pong(c, &ev);
 			break;
 		case WS_EV_CLOSE:
 			c->close_rcvd = true;
 			c->close_code = ev.code;
+			if (c->rm != NULL)
+				METRIC_ADD(c->rm->close_rcvd[metrics_close_slot(ev.code)], 1);
 			/* Echo the peer's code; a close without one gets an empty one. */
 			conn_send_close(c, ev.code == WS_CLOSE_NO_STATUS ? 0 : ev.code, NULL);
 			break;
@@ -943,6 +1171,8 @@ conn_on_writable(struct wsr_conn *c)
 		}
 		c->out->off += n;
 		c->bytes_out += n;
+		if (c->rm != NULL)
+			METRIC_ADD(c->rm->bytes_out, (uint64_t)n);
 	}
 	if (out_pending(c) == 0) {
 		out_release(c);
@@ -973,6 +1203,8 @@ static void
 conn_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 {
 	c->bytes_in += n;
+	if (c->rm != NULL)
+		METRIC_ADD(c->rm->bytes_in, n);
 	c->last_rx = c->loop->now;
 	switch (c->state) {
 	case ST_HANDSHAKE:
@@ -1006,6 +1238,7 @@ conn_tls_readable(struct wsr_conn *c)
 		switch (tls_handshake(c->ssl, &why)) {
 		case TLS_OK:
 			c->tls_done = true;
+			METRIC_ADD(l->metrics.tls_ok, 1);
 			log_debug("conn=%llu peer=%s event=tls_established version=%s "
 			    "cipher=%s", (unsigned long long)c->id, c->peer,
 			    tls_version(c->ssl), tls_cipher(c->ssl));
@@ -1199,13 +1432,19 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 	case ST_HANDSHAKE:
 		log_info("conn=%llu peer=%s event=%s", (unsigned long long)c->id, c->peer,
 		    c->pp_pending ? "proxy_protocol_timeout" : "handshake_timeout");
+		conn_closed_by(c, CLOSED_BY_TIMEOUT);
 		conn_destroy(c, "handshake timeout");
 		break;
 	case ST_OPEN:
+		if (c->close_at != 0 && now >= c->close_at) {
+			conn_planned_close(c);
+			break;
+		}
 		if (conn_lim(c)->timeout_ms > 0 && now >= c->last_rx + conn_lim(c)->timeout_ms) {
 			log_info("conn=%llu peer=%s event=idle_timeout",
 			    (unsigned long long)c->id, c->peer);
 			c->end_reason = "idle timeout";
+			conn_closed_by(c, CLOSED_BY_TIMEOUT);
 			conn_send_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
 			break;
 		}
@@ -1214,6 +1453,7 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 			log_info("conn=%llu peer=%s event=message_timeout",
 			    (unsigned long long)c->id, c->peer);
 			c->end_reason = "message not completed in time";
+			conn_closed_by(c, CLOSED_BY_TIMEOUT);
 			conn_send_close(c, WS_CLOSE_POLICY, "message not completed in time");
 			break;
 		}
@@ -1222,6 +1462,7 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 			for (i = 0; i < 8; i++)
 				ts[i] = (now >> (56 - 8 * i)) & 0xff;
 			conn_send_frame(c, WS_OP_PING, ts, sizeof(ts));
+			c->ping_out = true;	/* conn_pong recognises it by next_ping */
 			c->next_ping = now + conn_lim(c)->ping_period_ms;
 		}
 		if (!c->dead)
@@ -1319,6 +1560,7 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 	c->loop = l;
 	c->fd = fd;
 	c->id = ++l->next_id;
+	METRIC_ADD(l->metrics.accepted, 1);
 	c->accepted_at = c->last_rx = l->now;
 	c->close_code = WS_CLOSE_ABNORMAL;
 	ws_parser_init(&c->parser);
@@ -1365,6 +1607,48 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 	conn_schedule(c);
 }
 
+static const char *const closed_by_names[CLOSED_BY_N] = {
+	[CLOSED_BY_NONE] = "server",	/* not reached: every end sets one */
+	[CLOSED_BY_SERVER] = "server",
+	[CLOSED_BY_CLIENT] = "client",
+	[CLOSED_BY_ABORT] = "abort",
+	[CLOSED_BY_TIMEOUT] = "timeout",
+};
+
+/* The access log line of c, which is ending. */
+static void
+conn_access_log(const struct wsr_conn *c)
+{
+	struct access_rec	r;
+	struct timespec		ts;
+
+	memset(&r, 0, sizeof(r));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r.time = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	r.conn = c->id;
+	r.client = c->peer;
+	r.status = c->http_status;
+	if (c->opened) {
+		r.route = c->route->conf->path;
+		r.path = r.route;
+		r.path_len = strlen(r.route);
+		r.close_code = c->close_code;
+	} else if (c->path_kept) {
+		r.path = c->reqdata;
+		r.path_len = strlen(c->reqdata);
+	}
+	r.query = c->opened ? wsr_conn_query(c) : NULL;
+	r.subprotocol = c->opened ? wsr_conn_subprotocol(c) : NULL;
+	r.duration_ms = c->loop->now - c->accepted_at;
+	r.bytes_in = c->bytes_in;
+	r.bytes_out = c->bytes_out;
+	r.msgs_in = c->msgs_in;
+	r.msgs_out = c->msgs_out;
+	r.closed_by = closed_by_names[c->closed_by];
+	r.reason = c->end_reason;
+	accesslog_write(&r);
+}
+
 static void
 conn_release(struct wsr_conn *c)
 {
@@ -1374,6 +1658,14 @@ conn_release(struct wsr_conn *c)
 	c->releasing = true;
 	if (c->has_handle)
 		handle_unregister(c->id);
+	if (c->ssl != NULL && !c->tls_done)
+		METRIC_ADD(l->metrics.tls_failed, 1);
+	if (c->opened && c->rm != NULL) {
+		METRIC_SUB(c->rm->open, 1);
+		METRIC_ADD(c->rm->closed[c->closed_by], 1);
+	}
+	if (accesslog_enabled())
+		conn_access_log(c);
 	if (c->opened) {
 		if (c->route->handler->on_close != NULL)
 			c->route->handler->on_close(c->route->instance, c, c->close_code);
@@ -1410,8 +1702,7 @@ conn_release(struct wsr_conn *c)
 	ws_parser_free(&c->parser);
 	out_release(c);
 	free(c->in);
-	free(c->query);
-	free(c->hdrs);
+	free(c->reqdata);
 	*c->pprev = c->next;
 	if (c->next != NULL)
 		c->next->pprev = c->pprev;
@@ -1421,28 +1712,76 @@ conn_release(struct wsr_conn *c)
 		l->on_drained(l);
 }
 
-void
-conn_drain_all(struct loop *l)
+/* Open, not closing yet and, with t, on a route path that t does not have. */
+static bool
+conn_drain_candidate(const struct wsr_conn *c, struct route_table *t)
+{
+	const char	*path;
+
+	if (c->state != ST_OPEN || c->close_sent || c->dead)
+		return false;
+	if (t == NULL)
+		return true;
+	path = c->route->conf->path;
+	return route_lookup(t, path, strlen(path)) == NULL;
+}
+
+/*
+ * Gives every candidate its point of the drain window (or closes it now
+ * when the window is 0). Each loop spreads its own connections.
+ */
+static size_t
+conn_drain_spread(struct loop *l, struct route_table *t, enum close_plan why)
 {
 	struct wsr_conn	*c, *next;
+	size_t		 n = 0, i = 0;
 
-	l->draining = true;
 	l->now = timer_now_ms();
+	for (c = l->conns; c != NULL; c = c->next)
+		if (conn_drain_candidate(c, t))
+			n++;
 	for (c = l->conns; c != NULL; c = next) {
 		next = c->next;
 		c->in_cb++;
-		if (c->state == ST_HANDSHAKE)
-			conn_destroy(c, "server shutting down");
-		else if (c->state == ST_OPEN) {
-			c->end_reason = "server shutting down";
-			conn_send_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+		if (t == NULL && c->state == ST_HANDSHAKE) {
+			/*
+			 * A clean 503 rather than a drop. A connection still in
+			 * its TLS handshake or waiting for its PROXY header gets
+			 * it once it reaches HTTP (conn_handshake_input).
+			 */
+			if (!c->pp_pending && (c->ssl == NULL || c->tls_done))
+				conn_reject(c, 503, "server shutting down");
+		} else if (conn_drain_candidate(c, t)) {
+			if (l->drain_window_ms == 0) {
+				c->close_plan = why;
+				conn_planned_close(c);
+			} else {
+				conn_plan_close(c, spread_point(l->now, l->drain_window_ms, i,
+				    n), why);
+				conn_schedule(c);
+			}
+			i++;
 		}
 		c->in_cb--;
 		if (c->dead)
 			conn_release(c);
 	}
+	return n;
+}
+
+void
+conn_drain_all(struct loop *l, uint16_t code)
+{
+	l->draining = true;	/* first: readiness checks and new handshakes see it */
+	conn_drain_spread(l, NULL, code == WS_CLOSE_RESTART ? PLAN_RESTART : PLAN_SHUTDOWN);
 	if (l->nconns == 0 && l->on_drained != NULL)
 		l->on_drained(l);
+}
+
+size_t
+conn_drain_removed_routes(struct loop *l, struct route_table *t)
+{
+	return conn_drain_spread(l, t, PLAN_ROUTE_REMOVED);
 }
 
 void
@@ -1480,6 +1819,11 @@ wsr_send(struct wsr_conn *c, int opcode, const void *data, size_t len)
 		return -1;
 	c->in_cb++;
 	rv = conn_send_frame(c, opcode, data, len);
+	if (rv == 0) {
+		c->msgs_out++;
+		if (c->rm != NULL)
+			METRIC_ADD(c->rm->msgs_out, 1);
+	}
 	conn_api_leave(c);
 	return rv;
 }
@@ -1492,6 +1836,8 @@ wsr_close(struct wsr_conn *c, int code, const char *reason)
 	if (code != 0 && (!ws_close_code_valid(code) || code == 1002 || code == 1007 ||
 	    code == 1009 || code == 1010))
 		code = WS_CLOSE_INTERNAL;
+	if (code == WS_CLOSE_INTERNAL && !c->close_sent && c->rm != NULL)
+		METRIC_ADD(c->rm->handler_errors, 1);
 	c->end_reason = "closed by handler";
 	c->in_cb++;
 	conn_send_close(c, code, reason);
@@ -1522,7 +1868,7 @@ wsr_conn_path(const struct wsr_conn *c)
 const char *
 wsr_conn_query(const struct wsr_conn *c)
 {
-	return c->query;
+	return c->has_query ? c->reqdata : NULL;
 }
 
 const char *
@@ -1540,8 +1886,8 @@ wsr_conn_subprotocol(const struct wsr_conn *c)
 size_t
 conn_headers(const struct wsr_conn *c, const char **block)
 {
-	*block = c->hdrs;
-	return c->hdrs != NULL ? c->nhdrs : 0;
+	*block = conn_hdrs(c);
+	return c->nhdrs;
 }
 
 const char *
@@ -1550,9 +1896,9 @@ wsr_conn_header(const struct wsr_conn *c, const char *name)
 	const char	*p;
 	size_t		 i;
 
-	if (c == NULL || name == NULL || c->hdrs == NULL)
+	if (c == NULL || name == NULL || conn_hdrs(c) == NULL)
 		return NULL;
-	for (i = 0, p = c->hdrs; i < c->nhdrs; i++) {
+	for (i = 0, p = conn_hdrs(c); i < c->nhdrs; i++) {
 		if (strcasecmp(p, name) == 0)
 			return p + strlen(p) + 1;
 		p += strlen(p) + 1;
@@ -1617,4 +1963,15 @@ wsr_log(const struct wsr_conn *c, int level, const char *fmt, ...)
 		    c->peer, wsr_conn_path(c) ? wsr_conn_path(c) : "-", msg);
 	else
 		log_msg(level, "%s", msg);
+}
+
+void
+conn_note_slow_consumer(struct wsr_conn *c, bool closed)
+{
+	if (c == NULL || c->rm == NULL)
+		return;
+	if (closed)
+		METRIC_ADD(c->rm->slow_closed, 1);
+	else
+		METRIC_ADD(c->rm->slow_skipped, 1);
 }

@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 
 #include "frame.h"
+#include "metrics.h"
 #include "timer.h"
 
 #define LOOP_READ_BUF	(64 * 1024)
@@ -49,9 +50,15 @@ struct loop {
 	uint64_t		 max_per_ip;	/* open connections per client address; 0: no limit */
 	struct peercount	*per_ip;	/* counts, while max_per_ip is set or counts remain */
 	uint64_t		 linger_ms;	/* for connections without a route */
+	uint64_t		 drain_window_ms; /* closes spread over this (conn_drain_*) */
 	bool			 draining;	/* shutdown: no new connections */
 	struct ssl_ctx_st	*tls_ctx;	/* SSL_CTX for new TLS connections (owned) */
 	void			(*on_drained)(struct loop *);
+	struct metrics		 metrics;	/* this loop's counters (metrics.h) */
+
+	/* the request being upgraded (conn_upgrade), for conn_reject's access log */
+	const struct hs_request	*req;
+	struct wsr_conn		*req_conn;
 
 	/* the write batch of the connection being read (see conn_send) */
 	struct wsr_conn	*batch_conn;
@@ -71,8 +78,20 @@ void	conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 #define CONN_PROXY	0x2	/* a PROXY protocol header before anything else */
 void	conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen,
 	    unsigned opts);
-/* Shutdown: close every connection with 1001; l->on_drained runs when none is left. */
-void	conn_drain_all(struct loop *l);
+/*
+ * Shutdown: sets l->draining first (no new connection is accepted from then
+ * on), answers 503 to every connection still in its handshake and sends each
+ * open one a close frame with code (1001 going away, 1012 service restart)
+ * at its own point of l->drain_window_ms, evenly spread with jitter.
+ * l->on_drained runs when none is left.
+ */
+void	conn_drain_all(struct loop *l, uint16_t code);
+/*
+ * After a reload to table t: the open connections whose route path t no
+ * longer has are closed with 1001, spread over l->drain_window_ms likewise.
+ * Returns how many were scheduled.
+ */
+size_t	conn_drain_removed_routes(struct loop *l, struct route_table *t);
 /* Last resort at exit: drop every connection now. */
 void	conn_free_all(struct loop *l);
 /* The request headers kept for c: n × "name\0value\0" (exec's HTTP_* variables). */

@@ -36,6 +36,7 @@ enum ws_close_code {
 	WS_CLOSE_POLICY		= 1008,
 	WS_CLOSE_TOO_BIG	= 1009,
 	WS_CLOSE_INTERNAL	= 1011,
+	WS_CLOSE_RESTART	= 1012,	/* service restart */
 };
 
 #define WS_MAX_HEADER		14	/* 2 + 8 (length) + 4 (mask) */

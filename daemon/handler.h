@@ -6,6 +6,7 @@
 #ifndef WSR_HANDLER_H
 #define WSR_HANDLER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <wsrouted/plugin.h>
@@ -35,6 +36,13 @@ int	handle_init(struct event_base *base);
 void	handle_shutdown(void);
 int	handle_register(uint64_t id, struct wsr_conn *c);
 void	handle_unregister(uint64_t id);
+
+/*
+ * For built-ins (broadcast): a receiver of c's route fell max_queue messages
+ * behind and was closed (closed) or missed one message (!closed); counted
+ * in the route's metrics.
+ */
+void	conn_note_slow_consumer(struct wsr_conn *c, bool closed);
 
 /* The built-in handler called name, or NULL. */
 const struct wsr_handler *handler_find(const char *name);

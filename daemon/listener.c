@@ -90,8 +90,8 @@ unlink_stale_unix(const struct sockaddr_un *sun)
 	close(fd);
 }
 
-static int
-bind_one(const struct config_listen *cl, char **cause)
+int
+listener_bind(const struct config_listen *cl, char **cause)
 {
 	const struct sockaddr_in6	*sin6;
 	int				 fd, one = 1, zero = 0;
@@ -176,6 +176,12 @@ passed_claimed(const struct config *cfg, const char *name)
 		    strcmp(cfg->listens[i].name, name) == 0)
 			return 1;
 	}
+	/* [admin] listen = systemd:NAME (admin.c serves those). */
+	for (i = 0; i < cfg->admin.nlistens; i++) {
+		if (cfg->admin.listens[i].kind == LISTEN_SYSTEMD &&
+		    strcmp(cfg->admin.listens[i].name, name) == 0)
+			return 1;
+	}
 	return 0;
 }
 
@@ -249,7 +255,7 @@ open_one(struct loop *l, struct listener **list, const struct listener *others,
 
 	if (cl->kind == LISTEN_SYSTEMD)
 		return open_systemd(l, list, others, cfg, cl, cause);
-	if ((fd = bind_one(cl, cause)) == -1)
+	if ((fd = listener_bind(cl, cause)) == -1)
 		return -1;
 	if (add_listener(l, list, fd, cl, 0, cause) == -1)
 		return -1;

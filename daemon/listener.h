@@ -24,6 +24,12 @@ struct listener	*listeners_open(struct loop *l, const struct config *cfg, char *
  */
 int		 listeners_reload(struct loop *l, struct listener **list,
 		    const struct config *cfg, char **cause);
+/*
+ * Binds and listens on one INET or UNIX address (non-blocking, close on
+ * exec; a stale unix socket file is removed first). Returns the socket, or
+ * -1 with a malloc'd *cause naming the line. Also used for [admin].
+ */
+int		 listener_bind(const struct config_listen *cl, char **cause);
 size_t		 listeners_count(const struct listener *list);
 /*
  * Closes every listening socket of the list and frees it. Sockets passed by

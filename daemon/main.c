@@ -9,15 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "accesslog.h"
+#include "admin.h"
 #include "config.h"
 #include "conn.h"
 #include "handler.h"
+#include "lint.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "privdrop.h"
 #include "route.h"
 #include "systemd.h"
@@ -36,12 +41,25 @@ struct daemon {
 	struct event		*shutdown_timer;
 	uint64_t		 shutdown_timeout_ms;
 	int			 stopping;
+	uint64_t		 stop_started;		/* monotonic ms of the first stop signal */
+	uint16_t		 drain_code;		/* 1001, or 1012 for a restart */
+	int			 exit_status;
 	struct event		*status_timer;		/* STATUS= refresh */
 	struct event		*watchdog_timer;	/* WATCHDOG=1 */
 	char			 reload_error[256];	/* "" or why the last reload failed */
+	struct admin		*admin;			/* [admin] endpoints */
+	bool			 serving;		/* the first config is in service (readyz) */
 };
 
 #define STATUS_PERIOD_MS	1000
+/*
+ * Exit status after a SIGUSR2 drain: EX_TEMPFAIL of sysexits(3), "try
+ * again". The unit lists it in SuccessExitStatus= (not a failure) and
+ * RestartForceExitStatus= (systemd starts the daemon again whatever
+ * Restart= says); any supervisor that restarts on failure does too.
+ */
+#define EXIT_RESTART		75
+#define EXIT_RESTART_STR	"75"
 
 /* The first error of the last failed load, for STATUS= (set by load_routes). */
 static char	last_load_error[200];
@@ -62,7 +80,8 @@ usage(FILE *f)
 	    "  -h, --help         print this help and exit\n"
 	    "\n"
 	    "Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT close every\n"
-	    "connection with 1001 and exit.\n");
+	    "connection with 1001, spread over drain_window, and exit 0; SIGUSR2 does\n"
+	    "the same with 1012 (service restart) and exits " EXIT_RESTART_STR " (restart me).\n");
 }
 
 static void
@@ -72,6 +91,29 @@ print_errors(struct config_errors *errs)
 
 	for (i = 0; i < errs->n; i++)
 		fprintf(stderr, "wsrouted: %s\n", errs->msgs[i]);
+}
+
+/* Warnings about a valid config (lint.h): -t prints them, the daemon logs them. */
+static void
+report_lint(const struct config *cfg, int to_stderr)
+{
+	struct config_errors	warnings = { NULL, 0 };
+	size_t			i;
+
+	if (config_lint(cfg, &warnings) < 0) {
+		if (to_stderr)
+			fprintf(stderr, "wsrouted: warning: out of memory checking the "
+			    "configuration for warnings\n");
+		else
+			log_warn("event=config_warning warning=\"out of memory\"");
+	}
+	for (i = 0; i < warnings.n; i++) {
+		if (to_stderr)
+			fprintf(stderr, "wsrouted: warning: %s\n", warnings.msgs[i]);
+		else
+			log_warn("event=config_warning warning=\"%s\"", warnings.msgs[i]);
+	}
+	config_errors_clear(&warnings);
 }
 
 /*
@@ -148,6 +190,9 @@ apply_server_settings(struct daemon *d, const struct config *cfg)
 	d->loop.proxy_protocol_timeout_ms = cfg->proxy_protocol_timeout_ms;
 	d->loop.max_per_ip = cfg->max_connections_per_ip;
 	d->loop.linger_ms = cfg->limits.close_timeout_ms;
+	/* Past shutdown_timeout every connection is cut anyway (lint.c warns). */
+	d->loop.drain_window_ms = cfg->drain_window_ms < cfg->shutdown_timeout_ms ?
+	    cfg->drain_window_ms : cfg->shutdown_timeout_ms;
 	d->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
 	log_set_level(cfg->log_level);
 }
@@ -189,6 +234,12 @@ shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(d->base);
 }
 
+/*
+ * SIGTERM, SIGINT: drain with 1001 (going away) and exit 0. SIGUSR2: the same
+ * with 1012 (service restart) and exit EXIT_RESTART, for a supervisor to
+ * start us again. The closes are spread over drain_window; whatever is left
+ * at shutdown_timeout is cut. A second signal exits at once.
+ */
 static void
 on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -197,29 +248,79 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (d->stopping++) {
-		log_warn("event=shutdown_forced signal=%d", (int)sig);
+		log_warn("event=shutdown_forced signal=%d open=%zu", (int)sig, d->loop.nconns);
 		event_base_loopbreak(d->base);
 		return;
 	}
-	log_info("event=shutdown signal=%s connections=%zu",
-	    sig == SIGTERM ? "TERM" : "INT", d->loop.nconns);
+	d->stop_started = timer_now_ms();
+	d->drain_code = sig == SIGUSR2 ? WS_CLOSE_RESTART : WS_CLOSE_GOING_AWAY;
+	d->exit_status = sig == SIGUSR2 ? EXIT_RESTART : 0;
+	log_info("event=shutdown signal=%s connections=%zu code=%u drain_window_ms=%llu "
+	    "shutdown_timeout_ms=%llu", sig == SIGTERM ? "TERM" : sig == SIGINT ? "INT" :
+	    "USR2", d->loop.nconns, d->drain_code,
+	    (unsigned long long)d->loop.drain_window_ms,
+	    (unsigned long long)d->shutdown_timeout_ms);
 	systemd_notify_stopping();
-	notify_status(d);
 	listeners_close(d->listeners);
 	d->listeners = NULL;
 	tv.tv_sec = d->shutdown_timeout_ms / 1000;
 	tv.tv_usec = (d->shutdown_timeout_ms % 1000) * 1000;
 	evtimer_add(d->shutdown_timer, &tv);
-	conn_drain_all(&d->loop);
+	conn_drain_all(&d->loop, d->drain_code);
+	notify_status(d);
 }
+
+static double
+wall_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * /readyz: ready from READY=1 until shutdown begins. Draining is read from
+ * the loop as well as from the signal, so that whatever starts a drain
+ * (SIGTERM, or a drain that spreads closes over time) turns readiness off.
+ */
+static bool
+daemon_ready(void *arg, const char **why)
+{
+	struct daemon	*d = arg;
+
+	if (d->stopping || d->loop.draining) {
+		*why = "draining";
+		return false;
+	}
+	if (!d->serving) {
+		*why = "starting";
+		return false;
+	}
+	return true;
+}
+
+static const struct route_table *
+daemon_routes(void *arg)
+{
+	return ((struct daemon *)arg)->loop.routes;
+}
+
+static const struct admin_ops admin_ops = { daemon_ready, daemon_routes };
 
 /* STATUS=: live counts, and the last reload's failure until one succeeds. */
 static void
 notify_status(struct daemon *d)
 {
-	if (d->stopping)
-		systemd_notify_status("stopping, %zu connection(s) open", d->loop.nconns);
-	else if (d->reload_error[0] != '\0')
+	uint64_t	elapsed, left;
+
+	if (d->stopping) {
+		elapsed = timer_now_ms() - d->stop_started;
+		left = elapsed < d->shutdown_timeout_ms ? d->shutdown_timeout_ms - elapsed : 0;
+		systemd_notify_status("draining, closing with %u: %zu connection(s) left, "
+		    "hard close in %llus",
+		    d->drain_code, d->loop.nconns, (unsigned long long)(left + 999) / 1000);
+	} else if (d->reload_error[0] != '\0')
 		systemd_notify_status("serving %zu connection(s), %zu route(s), %zu "
 		    "listener(s); reload failed, serving the previous configuration: %s",
 		    d->loop.nconns, d->loop.routes->nroutes,
@@ -268,6 +369,7 @@ static void
 reload_failed(struct daemon *d, const char *why)
 {
 	snprintf(d->reload_error, sizeof(d->reload_error), "%s", why);
+	metrics_reload(false, wall_now());
 	log_error("event=reload_failed file=%s keeping=previous error=\"%s\"",
 	    d->config_path, why);
 	systemd_notify_ready(d->loop.routes->nroutes);
@@ -304,6 +406,10 @@ warn_unused_passed_sockets(const struct config *cfg)
 		if (cfg->listens[i].kind == LISTEN_SYSTEMD)
 			return;
 	}
+	for (i = 0; i < cfg->admin.nlistens; i++) {
+		if (cfg->admin.listens[i].kind == LISTEN_SYSTEMD)
+			return;
+	}
 	log_warn("event=passed_sockets_unused count=%d hint=\"add 'listen = systemd' to "
 	    "%s or stop the .socket unit\"", systemd_nsockets(), cfg->file);
 }
@@ -318,8 +424,11 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon		*d = arg;
 	struct route_table	*t;
+	struct admin_pending	*admin = NULL;
 	char			*cause = NULL;
 	SSL_CTX			*tls = NULL;
+	int			 alog = -1;
+	size_t			 n;
 
 	(void)sig;
 	(void)what;
@@ -331,15 +440,28 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		reload_failed(d, last_load_error);
 		return;
 	}
-	if (listeners_reload(&d->loop, &d->listeners, t->cfg, &cause) == -1) {
+	/*
+	 * What can fail goes first and is only committed once all of it worked:
+	 * the access log (reopened even when unchanged: logrotate), the new
+	 * admin sockets, then the listeners (which commit themselves).
+	 */
+	if (accesslog_open(t->cfg->access_log, &alog, &cause) == -1 ||
+	    admin_prepare(d->admin, t->cfg, &admin, &cause) == -1 ||
+	    listeners_reload(&d->loop, &d->listeners, t->cfg, &cause) == -1) {
 		log_error("event=config_error error=\"%s\"", cause ? cause : "out of memory");
 		reload_failed(d, cause ? cause : "out of memory");
 		free(cause);
+		admin_abort(admin);
+		accesslog_abort(alog);
 		route_table_unref(t, handler_destroy_instance);
 		SSL_CTX_free(tls);
 		return;
 	}
+	accesslog_commit(t->cfg->access_log, alog, t->cfg->log_format);
+	admin_commit(d->admin, admin);
+	metrics_reload(true, wall_now());
 	d->reload_error[0] = '\0';
+	report_lint(t->cfg, 0);
 	warn_identity_change(d->loop.routes->cfg, t->cfg);
 	route_table_unref(d->loop.routes, handler_destroy_instance);
 	d->loop.routes = t;
@@ -352,6 +474,10 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		log_warn("event=reload_warning reason=\"no [tls] section: TLS listeners keep "
 		    "the previous certificate until a restart\"");
 	apply_server_settings(d, t->cfg);
+	/* The connections of routes this config no longer has go, spread out. */
+	if ((n = conn_drain_removed_routes(&d->loop, t)) > 0)
+		log_info("event=route_drain connections=%zu code=%u drain_window_ms=%llu", n,
+		    WS_CLOSE_GOING_AWAY, (unsigned long long)d->loop.drain_window_ms);
 	log_info("event=reloaded routes=%zu listeners=%zu", t->nroutes,
 	    listeners_count(d->listeners));
 	systemd_notify_ready(t->nroutes);
@@ -371,14 +497,17 @@ main(int argc, char **argv)
 	};
 	struct daemon		 d;
 	struct route_table	*t;
+	struct admin_pending	*admin = NULL;
 	SSL_CTX			*tls = NULL;
-	struct event		*sigterm, *sigint, *sighup;
+	int			 alog = -1;
+	struct event		*sigterm, *sigint, *sighup, *sigusr2;
 	struct privdrop		 pd;
 	char			*cause = NULL;
 	int			 ch, test_only = 0;
 
 	memset(&d, 0, sizeof(d));
 	d.config_path = DEFAULT_CONFIG;
+	metrics_set_start_time(wall_now());
 	while ((ch = getopt_long(argc, argv, "c:tTvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -409,6 +538,8 @@ main(int argc, char **argv)
 	log_init(LOG_LVL_INFO);
 	if ((t = load_routes(d.config_path, 1, &tls)) == NULL)
 		return 1;
+	/* -t and -T print the warnings; the daemon logs them (journald priority). */
+	report_lint(t->cfg, test_only != 0);
 	if (test_only == 2)
 		return dump_config(t);
 	if (test_only) {
@@ -446,12 +577,27 @@ main(int argc, char **argv)
 	sigterm = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	sigint = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
 	sighup = evsignal_new(d.base, SIGHUP, on_reload_signal, &d);
+	sigusr2 = evsignal_new(d.base, SIGUSR2, on_stop_signal, &d);
 	if (d.shutdown_timer == NULL || sigterm == NULL || sigint == NULL || sighup == NULL ||
-	    evsignal_add(sigterm, NULL) == -1 || evsignal_add(sigint, NULL) == -1 ||
-	    evsignal_add(sighup, NULL) == -1) {
+	    sigusr2 == NULL || evsignal_add(sigterm, NULL) == -1 ||
+	    evsignal_add(sigint, NULL) == -1 || evsignal_add(sighup, NULL) == -1 ||
+	    evsignal_add(sigusr2, NULL) == -1) {
 		log_error("event=startup_failed error=\"cannot install signal handlers\"");
 		return 1;
 	}
+	/*
+	 * Before the privilege drop: the access log file may be root's, an
+	 * admin unix socket may live in a root-owned directory.
+	 */
+	if ((d.admin = admin_new(d.base, &admin_ops, &d)) == NULL ||
+	    accesslog_open(t->cfg->access_log, &alog, &cause) == -1 ||
+	    admin_prepare(d.admin, t->cfg, &admin, &cause) == -1) {
+		log_error("event=startup_failed error=\"%s\"", cause ? cause : "out of memory");
+		free(cause);
+		return 1;
+	}
+	accesslog_commit(t->cfg->access_log, alog, t->cfg->log_format);
+	admin_commit(d.admin, admin);
 	/* Only now: a client may connect (and a supervisor signal us) the moment we listen. */
 	if ((d.listeners = listeners_open(&d.loop, t->cfg, &cause)) == NULL) {
 		log_error("event=startup_failed error=\"%s\"", cause ? cause : "out of memory");
@@ -475,14 +621,16 @@ main(int argc, char **argv)
 	log_info("event=started version=%s config=%s routes=%zu pid=%ld", PACKAGE_VERSION,
 	    d.config_path, t->nroutes, (long)getpid());
 	systemd_notify_ready(t->nroutes);
+	d.serving = true;
 	notify_status(&d);
 	if (systemd_watchdog_interval_usec() != 0)
 		systemd_notify_watchdog();
 
 	event_base_dispatch(d.base);
 
-	log_info("event=stopped open=%zu", d.loop.nconns);
+	log_info("event=stopped open=%zu exit=%d", d.loop.nconns, d.exit_status);
 	listeners_close(d.listeners);
+	admin_free(d.admin);
 	loop_free(&d.loop);
 	SSL_CTX_free(d.loop.tls_ctx);
 	route_table_unref(d.loop.routes, handler_destroy_instance);
@@ -490,11 +638,12 @@ main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);
+	event_free(sigusr2);
 	event_free(d.shutdown_timer);
 	if (d.status_timer != NULL)
 		event_free(d.status_timer);
 	if (d.watchdog_timer != NULL)
 		event_free(d.watchdog_timer);
 	event_base_free(d.base);
-	return 0;
+	return d.exit_status;
 }

@@ -1,7 +1,8 @@
 /*
  * broadcast.c — the built-in broadcast handler: every message a connection
  * sends goes to every connection of the route (or of its room), the sender
- * included unless `include_sender = no`. Written only against plugin.h.
+ * included unless `include_sender = no`. Written against plugin.h, plus
+ * conn_note_slow_consumer (handler.h) to count slow receivers in /metrics.
  *
  * Memory: a message is copied once, into a refcounted struct bmsg shared by
  * every receiver that cannot take it at once. A receiver whose socket is
@@ -362,12 +363,14 @@ bc_on_message(void *self, struct wsr_conn *c, int opcode, const void *data, size
 		if (m->qlen >= b->max_queue) {
 			if (b->skip) {
 				m->skipped++;
+				conn_note_slow_consumer(m->conn, false);
 				continue;
 			}
 			wsr_log(m->conn, WSR_LOG_INFO, "event=broadcast_overflow "
 			    "queued=%zu", m->qlen);
 			m->dropped = true;
 			member_clear_queue(m);
+			conn_note_slow_consumer(m->conn, true);
 			wsr_close(m->conn, 1008, "too slow");
 			continue;
 		}

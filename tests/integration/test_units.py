@@ -99,7 +99,8 @@ def test_service_essentials():
     with open(os.path.join(UNITDIR, "wsrouted.socket")) as f:
         sock = f.read()
     for line in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure",
-                 "WatchdogSec=30s", "DynamicUser=yes", "CapabilityBoundingSet=\n"):
+                 "WatchdogSec=30s", "DynamicUser=yes", "CapabilityBoundingSet=\n",
+                 "SuccessExitStatus=75\n", "RestartForceExitStatus=75\n"):
         assert line in svc, line
     assert re.search(r"^ExecStart=/\S+/wsrouted -c /\S+/wsrouted/wsrouted.ini$", svc, re.M), svc
     assert "@" not in re.sub(r"@system-service|@privileged|@resources", "", svc), \
@@ -124,7 +125,8 @@ def test_man_pages_cover_every_key_signal_and_exit_status():
     assert not missing, "keys not documented in wsrouted.ini(5): %s" % missing
     with open(os.path.join(SRC, "man", "wsrouted.8")) as f:
         man8 = f.read()
-    for sig in ("SIGHUP", "SIGTERM", "SIGINT"):
+    for sig in ("SIGHUP", "SIGTERM", "SIGINT", "SIGUSR2"):
         assert "Dv %s" % sig in man8, sig
     exits = re.findall(r"^\.It (\d+)$", man8.split(".Sh EXIT STATUS", 1)[1], re.M)
-    assert exits == ["0", "1", "2"], exits
+    # 75: after a SIGUSR2 restart drain (main.c EXIT_RESTART, the unit's RestartForceExitStatus=).
+    assert exits == ["0", "1", "2", "75"], exits

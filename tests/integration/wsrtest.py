@@ -63,13 +63,15 @@ def free_port(host="127.0.0.1", family=socket.AF_INET):
 # ---------------------------------------------------------------- configs
 
 # Default test config: short timers, no pings (they would interleave with
-# the frames the tests expect), small shutdown timeout.
+# the frames the tests expect), small shutdown timeout, every close at once
+# on SIGTERM (drain_window = 0; test_drain.py spreads them).
 BASE_CONFIG = """\
 [server]
 listen = 127.0.0.1:{port}
 log_level = debug
 handshake_timeout = 5s
 shutdown_timeout = 2s
+drain_window = 0
 ping_period = 0
 timeout = 0
 close_timeout = 500ms

@@ -915,22 +915,81 @@ test_error_syntax(void **state)
 	    NAME ":3: syntax error: unexpected 'handler = echo' after ']'");
 }
 
+/* [admin] listen, log_format, access_log. */
+static void
+test_admin_and_access_log(void **state)
+{
+	struct config	*cfg;
+
+	(void)state;
+	cfg = parse_ok(SERVER "log_format = json\naccess_log = /var/log/w.log\n"
+	    "[admin]\nlisten = 127.0.0.1:9090\nlisten = [::1]:9090\n"
+	    "listen = unix:/run/w.sock\n[admin]\nlisten = 10.0.0.1:9090 public\n"
+	    "listen = 127.0.0.1:0\n");
+	assert_int_equal(cfg->log_format, LOG_FORMAT_JSON);
+	assert_string_equal(cfg->access_log, "/var/log/w.log");
+	assert_int_equal(cfg->admin.nlistens, 5);
+	assert_int_equal(cfg->admin.line, 5);
+	assert_string_equal(cfg->admin.listens[3].spec, "10.0.0.1:9090 public");
+	assert_int_equal(cfg->admin.listens[2].kind, LISTEN_UNIX);
+	assert_int_equal(cfg->nlistens, 1);	/* [admin] listen is not [server]'s */
+	config_free(cfg);
+	cfg = parse_ok(SERVER);
+	assert_null(cfg->access_log);		/* off */
+	assert_int_equal(cfg->log_format, LOG_FORMAT_KV);
+	assert_int_equal(cfg->admin.nlistens, 0);
+	config_free(cfg);
+
+	expect_errors(SERVER "[admin]\nlisten = 0.0.0.0:9090\n",
+	    NAME ":4: listen: '0.0.0.0:9090' is not a loopback address: the admin "
+	    "endpoints (metrics, readiness) would be reachable from the network; add "
+	    "the option 'public' to mean it (listen = 0.0.0.0:9090 public) or use "
+	    "127.0.0.1, [::1] or unix:/PATH");
+	expect_errors(SERVER "[admin]\nlisten = [::ffff:10.0.0.1]:1\n",
+	    NAME ":4: listen: '[::ffff:10.0.0.1]:1' is not a loopback address: the "
+	    "admin endpoints (metrics, readiness) would be reachable from the network; "
+	    "add the option 'public' to mean it (listen = [::ffff:10.0.0.1]:1 public) "
+	    "or use 127.0.0.1, [::1] or unix:/PATH");
+	expect_errors(SERVER "[admin]\nlisten = 127.0.0.1:9 pub\nlisten = unix:/a\n"
+	    "listen = unix:/a\nlisten = 127.0.0.1:8080\n",
+	    NAME ":4: listen: unexpected 'pub' after the address, the only option in "
+	    "[admin] is 'public'",
+	    NAME ":6: listen: duplicate of line 5 ('unix:/a')",
+	    NAME ":7: listen: duplicate of line 2 ('127.0.0.1:8080' in [server])");
+	expect_errors(SERVER "log_format = xml\naccess_log = log.txt\n[admin]\n"
+	    "log_format = kv\n",
+	    NAME ":3: log_format: expected one of kv, json, got 'xml'",
+	    NAME ":4: access_log: expected stderr, off or an absolute file name, got "
+	    "'log.txt'",
+	    NAME ":6: log_format: not valid in [admin]");
+	/* Passed sockets: named only, and one name once across [server] and [admin]. */
+	cfg = parse_ok(SERVER "listen = systemd\n[admin]\nlisten = systemd:adm\n");
+	assert_int_equal(cfg->admin.listens[0].kind, LISTEN_SYSTEMD);
+	assert_string_equal(cfg->admin.listens[0].name, "adm");
+	config_free(cfg);
+	expect_errors(SERVER "listen = systemd:adm\n[admin]\nlisten = systemd:adm\n"
+	    "listen = systemd\n",
+	    NAME ":5: listen: duplicate of line 3 ('systemd:adm' in [server])",
+	    NAME ":6: listen: a passed socket in [admin] must be named, expected "
+	    "systemd:NAME (FileDescriptorName= of the .socket unit), got 'systemd'");
+}
+
 static void
 test_error_sections(void **state)
 {
 	(void)state;
 	/* The keys of a bad section are skipped, not reported again. */
 	expect_errors(SERVER "[serverz]\nlisten = x\n",
-	    NAME ":3: unknown section [serverz], expected [server], [tls] or "
+	    NAME ":3: unknown section [serverz], expected [server], [tls], [admin] or "
 	    "[route /PATH]");
 	expect_errors(SERVER "[Server]\n",
-	    NAME ":3: unknown section [Server], expected [server], [tls] or "
+	    NAME ":3: unknown section [Server], expected [server], [tls], [admin] or "
 	    "[route /PATH]");
 	expect_errors(SERVER "[routes /x]\n",
-	    NAME ":3: unknown section [routes /x], expected [server], [tls] or "
+	    NAME ":3: unknown section [routes /x], expected [server], [tls], [admin] or "
 	    "[route /PATH]");
 	expect_errors(SERVER "[]\n",
-	    NAME ":3: unknown section [], expected [server], [tls] or [route /PATH]");
+	    NAME ":3: unknown section [], expected [server], [tls], [admin] or [route /PATH]");
 	expect_errors(SERVER "[route]\nhandler = echo\n",
 	    NAME ":3: [route]: missing path, expected [route /PATH]");
 	expect_errors(SERVER "[route   ]\n",
@@ -1310,7 +1369,7 @@ test_all_errors_at_once(void **state)
 	    "or 1h, got 'soon'",
 	    NAME ":9: [route /b]: handler: missing, expected e.g. "
 	    "'handler = echo'",
-	    NAME ":10: unknown section [nope], expected [server], [tls] or [route /PATH]",
+	    NAME ":10: unknown section [nope], expected [server], [tls], [admin] or [route /PATH]",
 	    NAME ":12: max_connections: expected an integer 1..10000000, "
 	    "got 'many'",
 	    NAME ":13: syntax error: expected 'key = value' or '[section]'");
@@ -1771,6 +1830,45 @@ test_dump_round_trip(void **state)
 	tree_rm();
 }
 
+/* drain_window, proxy_idle_timeout, max_connection_lifetime, devconsole. */
+static void
+test_ops_keys(void **state)
+{
+	struct config	*cfg;
+
+	(void)state;
+	cfg = parse_ok(SERVER "[route /a]\nhandler = echo\n");
+	assert_int_equal(cfg->drain_window_ms, CONFIG_DEFAULT_DRAIN_WINDOW_MS);
+	assert_int_equal(cfg->proxy_idle_timeout_ms, 0);
+	assert_int_equal(cfg->limits.max_connection_lifetime_ms, 0);
+	assert_false(cfg->routes[0].devconsole);
+	config_free(cfg);
+
+	cfg = parse_ok(SERVER "drain_window = 0\nproxy_idle_timeout = 1m\n"
+	    "max_connection_lifetime = 1h\n"
+	    "[route /a]\nhandler = echo\ndevconsole = yes\n"
+	    "[route /b]\nhandler = echo\nmax_connection_lifetime = 90s\n");
+	assert_int_equal(cfg->drain_window_ms, 0);
+	assert_int_equal(cfg->proxy_idle_timeout_ms, 60000);
+	assert_true(cfg->routes[0].devconsole);
+	assert_int_equal(cfg->routes[0].limits.max_connection_lifetime_ms, 3600000);
+	assert_false(cfg->routes[1].devconsole);
+	assert_int_equal(cfg->routes[1].limits.max_connection_lifetime_ms, 90000);
+	config_free(cfg);
+
+	expect_errors(SERVER "drain_window = soon\ndevconsole = yes\n"
+	    "[route /a]\nhandler = echo\ndevconsole = maybe\ndrain_window = 1s\n"
+	    "proxy_idle_timeout = 1s\n",
+	    NAME ":3: drain_window: expected a duration like 500ms, 10s, 5m or 1h, "
+	    "got 'soon'",
+	    NAME ":4: devconsole: only valid in a [route /PATH] section, not in [server]",
+	    NAME ":7: devconsole: expected yes or no, got 'maybe'",
+	    NAME ":8: drain_window: only valid in [server], not in [route /a]",
+	    NAME ":9: proxy_idle_timeout: only valid in [server], not in [route /a]");
+	assert_true(config_key_index("devconsole") >= 0);
+	assert_int_equal(config_key_index("no_such_key"), -1);
+}
+
 int
 main(void)
 {
@@ -1805,6 +1903,7 @@ main(void)
 		cmocka_unit_test(test_error_continuation),
 		cmocka_unit_test(test_error_syntax),
 		cmocka_unit_test(test_error_sections),
+		cmocka_unit_test(test_admin_and_access_log),
 		cmocka_unit_test(test_error_duplicate_route),
 		cmocka_unit_test(test_error_outside_section),
 		cmocka_unit_test(test_error_unknown_key),
@@ -1830,6 +1929,7 @@ main(void)
 		cmocka_unit_test(test_error_include_files),
 		cmocka_unit_test(test_error_include_keys),
 		cmocka_unit_test(test_dump_round_trip),
+		cmocka_unit_test(test_ops_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
