@@ -135,6 +135,7 @@ SETTER(set_plugin_dir);
 SETTER(set_log_format);
 SETTER(set_access_log);
 SETTER(set_admin_listen);
+SETTER(set_workers);
 
 #define CFG(f)	offsetof(struct config, f)
 #define LIM(f)	offsetof(struct limits, f)
@@ -184,6 +185,8 @@ static const struct key keys[] = {
 	{ "listen",		IN_ADMIN, K_REPEAT, set_admin_listen, 0, 0, 0 },
 	{ "plugin_dir",		IN_SERVER, 0, set_plugin_dir,
 	  CFG(plugin_dir), 0, 0 },
+	{ "workers",		IN_SERVER, 0, set_workers,
+	  CFG(workers), 1, CONFIG_WORKERS_MAX },
 
 	{ "ping_period",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
 	  LIM(ping_period_ms), 0, DURATION_MAX_MS },
@@ -871,6 +874,28 @@ set_access_log(struct ctx *c, const struct key *k, const char *value, void *dst)
 		c->nomem = 1;
 		return -1;
 	}
+	return 0;
+}
+
+/* workers = N | auto: auto is kept as 0 and resolved at start (sched_getaffinity). */
+static int
+set_workers(struct ctx *c, const struct key *k, const char *value, void *dst)
+{
+	const char	*end;
+	uint64_t	 v;
+
+	if (strcmp(value, "auto") == 0) {
+		*(uint64_t *)dst = 0;
+		return 0;
+	}
+	if (parse_u64(value, &v, &end) == -1 || *end != '\0' ||
+	    v < k->min || v > k->max) {
+		conf_error(c, c->line, "%s: expected an integer %llu..%llu or auto, "
+		    "got '%s'", k->name, (unsigned long long)k->min,
+		    (unsigned long long)k->max, value);
+		return -1;
+	}
+	*(uint64_t *)dst = v;
 	return 0;
 }
 
@@ -2344,6 +2369,18 @@ finish(struct ctx *c)
 			conf_error_in(c, ov->fidx, r->line, "[route %s]: "
 			    "handler: missing, expected e.g. 'handler = echo'",
 			    r->path);
+		if (cfg->workers != 1 && r->handler != NULL &&
+		    (strcmp(r->handler, "exec") == 0 ||
+		    strncmp(r->handler, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0))
+			/*
+			 * plugin.h promises plugins one loop thread (and exec
+			 * reaps through one SIGCHLD handler): refuse rather
+			 * than run them on several threads.
+			 */
+			conf_error_in(c, ov->fidx, r->line, "[route %s]: handler '%s' "
+			    "needs workers = 1 (plugins and exec run on one event "
+			    "loop), but workers = %s", r->path, r->handler,
+			    cfg->workers == 0 ? "auto" : "more than 1");
 		plugin = takes_options(r->handler);
 		for (j = 0; !plugin && j < r->noptions; j++) {
 			conf_error_in(c, ov->fidx, r->options[j].line,
@@ -2387,6 +2424,7 @@ parse(struct ctx *c, struct config_errors *errs)
 	cfg->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
 	cfg->handshake_timeout_ms = CONFIG_DEFAULT_HANDSHAKE_TIMEOUT_MS;
 	cfg->shutdown_timeout_ms = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS;
+	cfg->workers = 1;
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->limits.ping_period_ms = CONFIG_DEFAULT_PING_PERIOD_MS;
 	cfg->limits.timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;
@@ -2553,6 +2591,10 @@ dump_value(const struct key *k, const void *src, char *buf, size_t len)
 	}
 	if (k->set == set_log_format) {
 		snprintf(buf, len, "%s", log_format_names[*(const enum log_format *)src]);
+		return buf;
+	}
+	if (k->set == set_workers && *(const uint64_t *)src == 0) {
+		snprintf(buf, len, "auto");
 		return buf;
 	}
 	memcpy(&v, src, sizeof(v));

@@ -22,7 +22,7 @@ struct config_origin {
 };
 
 /* Room for one origin per key of the language (config.c checks it fits). */
-#define CONFIG_KEYS_MAX		48
+#define CONFIG_KEYS_MAX		64
 
 /* Limits and timers that a [route] may override; durations in milliseconds. */
 struct limits {
@@ -145,6 +145,7 @@ struct config {
 	uint64_t		 max_connections_per_ip; /* 0: no limit */
 	uint64_t		 handshake_timeout_ms;
 	uint64_t		 shutdown_timeout_ms;
+	uint64_t		 workers;	/* event loops; 0: auto (CPUs we may run on) */
 	enum log_level		 log_level;
 	char			*plugin_dir;	/* absolute; NULL: the built-in default */
 	struct limits		 limits;	/* [server] defaults */
@@ -183,6 +184,7 @@ struct config_errors {
 
 /* Defaults, documented in conf/wsrouted.ini. */
 #define CONFIG_DEFAULT_MAX_CONNECTIONS		10000
+#define CONFIG_WORKERS_MAX			64	/* also the cap of workers = auto */
 #define CONFIG_DEFAULT_HANDSHAKE_TIMEOUT_MS	10000
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_MS	10000
 #define CONFIG_DEFAULT_PROXY_PROTOCOL_TIMEOUT_MS	3000

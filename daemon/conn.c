@@ -200,6 +200,7 @@ loop_init(struct loop *l, struct event_base *base)
 {
 	memset(l, 0, sizeof(*l));
 	l->base = base;
+	l->id_stride = 1;
 	l->now = timer_now_ms();
 	if ((l->rbuf = malloc(LOOP_READ_BUF)) == NULL)
 		return -1;
@@ -783,6 +784,7 @@ conn_count_peer(struct wsr_conn *c)
 {
 	struct loop	*l = c->loop;
 	char		 key[sizeof(c->peer)];
+	int		 rv;
 
 	if (l->max_per_ip == 0)
 		return 0;
@@ -791,7 +793,12 @@ conn_count_peer(struct wsr_conn *c)
 		return -1;
 	}
 	peercount_key(c->peer, key, sizeof(key));
-	if (peercount_acquire(l->per_ip, key, l->max_per_ip) == -1) {
+	if (l->ip_lock != NULL)
+		pthread_mutex_lock(l->ip_lock);
+	rv = peercount_acquire(l->per_ip, key, l->max_per_ip);
+	if (l->ip_lock != NULL)
+		pthread_mutex_unlock(l->ip_lock);
+	if (rv == -1) {
 		conn_reject(c, 503, "too many connections from this address");
 		return -1;
 	}
@@ -1555,11 +1562,13 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_error("event=accept_failed reason=\"out of memory\"");
 		close(fd);
+		if (l->counted)
+			__atomic_fetch_sub(&l->live, 1, __ATOMIC_RELAXED);
 		return;
 	}
 	c->loop = l;
 	c->fd = fd;
-	c->id = ++l->next_id;
+	c->id = ++l->next_id * l->id_stride + l->id_offset;
 	METRIC_ADD(l->metrics.accepted, 1);
 	c->accepted_at = c->last_rx = l->now;
 	c->close_code = WS_CLOSE_ABNORMAL;
@@ -1586,7 +1595,7 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 	}
 	if (opts & CONN_TLS) {
 		/* No 503 over TLS: that would need a handshake first. */
-		if (l->nconns > l->max_connections) {
+		if (l->nconns > l->max_connections || (opts & CONN_FULL)) {
 			log_info("conn=%llu peer=%s event=rejected reason=\"too many "
 			    "connections\"", (unsigned long long)c->id, c->peer);
 			conn_destroy(c, "too many connections");
@@ -1600,7 +1609,7 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 		}
 	}
 	conn_update_events(c);
-	if (l->nconns > l->max_connections) {
+	if (l->nconns > l->max_connections || (opts & CONN_FULL)) {
 		conn_reject(c, 503, "too many connections");
 		return;
 	}
@@ -1685,7 +1694,11 @@ conn_release(struct wsr_conn *c)
 		char	key[sizeof(c->peer)];
 
 		peercount_key(c->peer, key, sizeof(key));
+		if (l->ip_lock != NULL)
+			pthread_mutex_lock(l->ip_lock);
 		peercount_release(l->per_ip, key);
+		if (l->ip_lock != NULL)
+			pthread_mutex_unlock(l->ip_lock);
 	}
 	if (c->route != NULL)
 		route_table_unref(c->route->table, handler_destroy_instance);
@@ -1707,6 +1720,8 @@ conn_release(struct wsr_conn *c)
 	if (c->next != NULL)
 		c->next->pprev = c->pprev;
 	l->nconns--;
+	if (l->counted)
+		__atomic_fetch_sub(&l->live, 1, __ATOMIC_RELAXED);
 	free(c);
 	if (l->draining && l->nconns == 0 && l->on_drained != NULL)
 		l->on_drained(l);

@@ -12,6 +12,7 @@
 #ifndef WSR_CONN_H
 #define WSR_CONN_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -66,6 +67,17 @@ struct loop {
 	int			 niov;
 	size_t			 nstage;	/* bytes of stage in use */
 	uint8_t			 stage[LOOP_STAGE];
+
+	/* workers > 1 (worker.c); with one loop: dispatch NULL, the rest unused */
+	void			(*dispatch)(struct loop *, int, const struct sockaddr *,
+				    socklen_t, unsigned);	/* acceptor: hand fds on */
+	void			*dispatch_arg;
+	size_t			 live;		/* assigned connections; __atomic (acceptor
+						   +1 at dispatch, conn_release -1) */
+	bool			 counted;	/* live is kept */
+	pthread_mutex_t		*ip_lock;	/* per_ip is shared by every worker */
+	uint64_t		 id_stride;	/* ids: ++next_id * stride + offset, */
+	uint64_t		 id_offset;	/* unique across workers (handles) */
 };
 
 int	loop_init(struct loop *l, struct event_base *base);
@@ -76,6 +88,7 @@ void	conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 /* Listener options for conn_accept_opts. */
 #define CONN_TLS	0x1	/* TLS handshake (l->tls_ctx) before HTTP */
 #define CONN_PROXY	0x2	/* a PROXY protocol header before anything else */
+#define CONN_FULL	0x4	/* the acceptor counted it past max_connections (workers) */
 void	conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen,
 	    unsigned opts);
 /*

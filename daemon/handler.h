@@ -28,8 +28,22 @@ extern const struct wsr_handler handler_exec;
 struct event_base;
 /* The loop wsr_timer_* use; arms the timers started before it existed. */
 void	handler_set_event_base(struct event_base *base);
-/* That loop, for built-ins that watch descriptors (backend); NULL before it runs. */
+/* The calling thread's loop, for built-ins that watch descriptors (backend). */
 struct event_base *handler_event_base(void);
+/* A worker thread's loop (worker.c); threads without one use the main loop. */
+void	handler_set_thread_base(struct event_base *base);
+
+/*
+ * Worker threads (worker.c), for built-ins that span them (broadcast):
+ * how many loops serve connections (1: no worker threads), which one the
+ * caller runs on (0..count-1; the main thread is 0 then), and a way to
+ * run fn(arg, 1) on worker idx's thread, in order of posting. If the
+ * worker is gone (shutdown), fn(arg, 0) runs instead, to free arg.
+ */
+#define WORKERS_MAX	64
+unsigned	worker_count(void);
+unsigned	worker_self(void);
+void		worker_post(unsigned idx, void (*fn)(void *arg, int run), void *arg);
 
 /* Connection handles (xthread.c): the loop side of wsr_handle_*. */
 int	handle_init(struct event_base *base);

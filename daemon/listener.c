@@ -42,7 +42,11 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	struct listener	*ls = arg;
 
 	(void)lev;
-	conn_accept_opts(ls->loop, fd, sa, salen, ls->opts);
+	/* workers > 1: the fd goes to a worker thread (worker.c). */
+	if (ls->loop->dispatch != NULL)
+		ls->loop->dispatch(ls->loop, fd, sa, salen, ls->opts);
+	else
+		conn_accept_opts(ls->loop, fd, sa, salen, ls->opts);
 }
 
 static void

@@ -28,13 +28,14 @@ log_init(enum log_level level)
 void
 log_set_level(enum log_level level)
 {
-	log_level = level;
+	/* Relaxed atomics: SIGHUP sets it while worker threads log. */
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 int
 log_enabled(enum log_level level)
 {
-	return level <= log_level;
+	return level <= __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
 void

@@ -27,6 +27,7 @@
 #include "route.h"
 #include "systemd.h"
 #include "tls.h"
+#include "worker.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -36,7 +37,8 @@
 struct daemon {
 	const char		*config_path;
 	struct event_base	*base;
-	struct loop		 loop;
+	struct loop		 loop;		/* with workers: the acceptor only */
+	struct workers		*workers;	/* NULL: workers = 1, one loop */
 	struct listener		*listeners;
 	struct event		*shutdown_timer;
 	uint64_t		 shutdown_timeout_ms;
@@ -65,6 +67,13 @@ struct daemon {
 static char	last_load_error[200];
 
 static void	notify_status(struct daemon *d);
+
+/* Open connections, on the one loop or across the workers. */
+static size_t
+nconns(struct daemon *d)
+{
+	return d->workers != NULL ? workers_nconns(d->workers, NULL, 0) : d->loop.nconns;
+}
 
 static void
 usage(FILE *f)
@@ -230,7 +239,7 @@ shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_warn("event=shutdown_timeout open=%zu", d->loop.nconns);
+	log_warn("event=shutdown_timeout open=%zu", nconns(d));
 	event_base_loopbreak(d->base);
 }
 
@@ -248,7 +257,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (d->stopping++) {
-		log_warn("event=shutdown_forced signal=%d open=%zu", (int)sig, d->loop.nconns);
+		log_warn("event=shutdown_forced signal=%d open=%zu", (int)sig, nconns(d));
 		event_base_loopbreak(d->base);
 		return;
 	}
@@ -257,7 +266,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	d->exit_status = sig == SIGUSR2 ? EXIT_RESTART : 0;
 	log_info("event=shutdown signal=%s connections=%zu code=%u drain_window_ms=%llu "
 	    "shutdown_timeout_ms=%llu", sig == SIGTERM ? "TERM" : sig == SIGINT ? "INT" :
-	    "USR2", d->loop.nconns, d->drain_code,
+	    "USR2", nconns(d), d->drain_code,
 	    (unsigned long long)d->loop.drain_window_ms,
 	    (unsigned long long)d->shutdown_timeout_ms);
 	systemd_notify_stopping();
@@ -266,8 +275,42 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	tv.tv_sec = d->shutdown_timeout_ms / 1000;
 	tv.tv_usec = (d->shutdown_timeout_ms % 1000) * 1000;
 	evtimer_add(d->shutdown_timer, &tv);
-	conn_drain_all(&d->loop, d->drain_code);
+	if (d->workers != NULL) {
+		d->loop.draining = true;	/* what readiness reads */
+		workers_drain(d->workers, d->drain_code);	/* workers_drained() when all are */
+	} else
+		conn_drain_all(&d->loop, d->drain_code);
 	notify_status(d);
+}
+
+static void
+workers_drained(void *arg)
+{
+	struct daemon	*d = arg;
+
+	event_base_loopbreak(d->base);
+}
+
+/* ", workers 3+2+4": connections per worker thread, for STATUS=. */
+static void
+format_workers(struct daemon *d, char *buf, size_t cap)
+{
+	size_t		counts[CONFIG_WORKERS_MAX], len;
+	unsigned	i, n;
+	int		k;
+
+	buf[0] = '\0';
+	if (d->workers == NULL)
+		return;
+	n = workers_n(d->workers);
+	workers_nconns(d->workers, counts, CONFIG_WORKERS_MAX);
+	len = (size_t)snprintf(buf, cap, ", workers ");
+	for (i = 0; i < n && len < cap; i++) {
+		k = snprintf(buf + len, cap - len, "%s%zu", i > 0 ? "+" : "", counts[i]);
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
 }
 
 static double
@@ -312,23 +355,25 @@ static const struct admin_ops admin_ops = { daemon_ready, daemon_routes };
 static void
 notify_status(struct daemon *d)
 {
+	char		per[CONFIG_WORKERS_MAX * 8 + 16];
 	uint64_t	elapsed, left;
 
+	format_workers(d, per, sizeof(per));
 	if (d->stopping) {
 		elapsed = timer_now_ms() - d->stop_started;
 		left = elapsed < d->shutdown_timeout_ms ? d->shutdown_timeout_ms - elapsed : 0;
 		systemd_notify_status("draining, closing with %u: %zu connection(s) left, "
-		    "hard close in %llus",
-		    d->drain_code, d->loop.nconns, (unsigned long long)(left + 999) / 1000);
+		    "hard close in %llus%s", d->drain_code, nconns(d),
+		    (unsigned long long)(left + 999) / 1000, per);
 	} else if (d->reload_error[0] != '\0')
 		systemd_notify_status("serving %zu connection(s), %zu route(s), %zu "
-		    "listener(s); reload failed, serving the previous configuration: %s",
-		    d->loop.nconns, d->loop.routes->nroutes,
-		    listeners_count(d->listeners), d->reload_error);
+		    "listener(s)%s; reload failed, serving the previous configuration: %s",
+		    nconns(d), d->loop.routes->nroutes,
+		    listeners_count(d->listeners), per, d->reload_error);
 	else
 		systemd_notify_status("serving %zu connection(s), %zu route(s), %zu "
-		    "listener(s)", d->loop.nconns, d->loop.routes->nroutes,
-		    listeners_count(d->listeners));
+		    "listener(s)%s", nconns(d), d->loop.routes->nroutes,
+		    listeners_count(d->listeners), per);
 }
 
 static void
@@ -392,6 +437,9 @@ warn_identity_change(const struct config *old, const struct config *new)
 	    old->allow_root != new->allow_root)
 		log_warn("event=reload_partial keys=\"user group allow_root\" "
 		    "hint=\"these take effect at the next restart\"");
+	if (old->workers != new->workers)
+		log_warn("event=reload_partial keys=workers "
+		    "hint=\"the number of workers changes at the next restart\"");
 }
 
 /* Sockets passed by systemd that no listen line takes: their clients would wait forever. */
@@ -415,6 +463,25 @@ warn_unused_passed_sockets(const struct config *cfg)
 }
 
 /*
+ * With worker threads running, a reload may not bring a route whose handler
+ * needs one loop (config.c refuses them with workers != 1 at start; a reload
+ * to workers = 1 only takes effect at restart). Returns its path, or NULL.
+ */
+static const char *
+route_needing_one_loop(const struct config *cfg)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->nroutes; i++) {
+		const char *h = cfg->routes[i].handler;
+
+		if (strcmp(h, "exec") == 0 || strncmp(h, "plugin:", 7) == 0)
+			return cfg->routes[i].path;
+	}
+	return NULL;
+}
+
+/*
  * SIGHUP: new connections get the new route table; open connections keep
  * the routes (and handler instances) they started with until they close.
  * A broken config changes nothing.
@@ -426,6 +493,7 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	struct route_table	*t;
 	struct admin_pending	*admin = NULL;
 	char			*cause = NULL;
+	const char		*path;
 	SSL_CTX			*tls = NULL;
 	int			 alog = -1;
 	size_t			 n;
@@ -438,6 +506,17 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("event=reload file=%s", d->config_path);
 	if ((t = load_routes(d->config_path, 0, &tls)) == NULL) {
 		reload_failed(d, last_load_error);
+		return;
+	}
+	if (d->workers != NULL && (path = route_needing_one_loop(t->cfg)) != NULL) {
+		char	why[sizeof(d->reload_error)];
+
+		snprintf(why, sizeof(why), "[route %s]: its handler needs workers = 1, and "
+		    "%u workers are running (the number of workers changes at a restart)",
+		    path, workers_n(d->workers));
+		reload_failed(d, why);
+		route_table_unref(t, handler_destroy_instance);
+		SSL_CTX_free(tls);
 		return;
 	}
 	/*
@@ -474,6 +553,9 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		log_warn("event=reload_warning reason=\"no [tls] section: TLS listeners keep "
 		    "the previous certificate until a restart\"");
 	apply_server_settings(d, t->cfg);
+	/* Each worker takes its own references; its queue orders it before later accepts. */
+	if (d->workers != NULL)
+		workers_reload(d->workers, t, tls);
 	/* The connections of routes this config no longer has go, spread out. */
 	if ((n = conn_drain_removed_routes(&d->loop, t)) > 0)
 		log_info("event=route_drain connections=%zu code=%u drain_window_ms=%llu", n,
@@ -504,6 +586,7 @@ main(int argc, char **argv)
 	struct privdrop		 pd;
 	char			*cause = NULL;
 	int			 ch, test_only = 0;
+	unsigned		 nworkers;
 
 	memset(&d, 0, sizeof(d));
 	d.config_path = DEFAULT_CONFIG;
@@ -612,6 +695,14 @@ main(int argc, char **argv)
 	}
 	if (pd.active)
 		log_info("event=privileges_dropped uid=%ld gid=%ld", (long)pd.uid, (long)pd.gid);
+	/* After the privilege drop: threads then start with the final identity. */
+	nworkers = t->cfg->workers == 0 ? workers_auto() : (unsigned)t->cfg->workers;
+	if (nworkers > 1 &&
+	    (d.workers = workers_start(nworkers, &d.loop, workers_drained, &d, &cause)) == NULL) {
+		log_error("event=startup_failed error=\"%s\"", cause ? cause : "out of memory");
+		free(cause);
+		return 1;
+	}
 	if (start_periodic(&d, &d.status_timer, STATUS_PERIOD_MS * 1000ULL, status_timer_cb) == -1 ||
 	    start_periodic(&d, &d.watchdog_timer, systemd_watchdog_interval_usec(),
 	    watchdog_timer_cb) == -1) {
@@ -628,8 +719,10 @@ main(int argc, char **argv)
 
 	event_base_dispatch(d.base);
 
-	log_info("event=stopped open=%zu exit=%d", d.loop.nconns, d.exit_status);
+	log_info("event=stopped open=%zu exit=%d", nconns(&d), d.exit_status);
 	listeners_close(d.listeners);
+	workers_stop(d.workers);	/* joins: each drops its connections on its thread */
+	d.workers = NULL;
 	admin_free(d.admin);
 	loop_free(&d.loop);
 	SSL_CTX_free(d.loop.tls_ctx);

@@ -63,10 +63,19 @@ unwait(struct wsr_timer *t)
 	t->waiting = false;
 }
 
+/* A worker thread's own loop (workers > 1): backend's bufferevents go there. */
+static __thread struct event_base *thread_base;
+
 struct event_base *
 handler_event_base(void)
 {
-	return api_base;
+	return thread_base != NULL ? thread_base : api_base;
+}
+
+void
+handler_set_thread_base(struct event_base *base)
+{
+	thread_base = base;
 }
 
 void

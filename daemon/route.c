@@ -98,8 +98,9 @@ route_lookup(struct route_table *t, const char *path, size_t len)
 void
 route_table_ref(struct route_table *t)
 {
-	assert(t->refs > 0 && t->refs < ~0u);
-	t->refs++;
+	/* Atomic: with workers > 1 connections on every thread hold references. */
+	assert(__atomic_load_n(&t->refs, __ATOMIC_RELAXED) > 0);
+	__atomic_fetch_add(&t->refs, 1, __ATOMIC_RELAXED);
 }
 
 void
@@ -109,8 +110,9 @@ route_table_unref(struct route_table *t, void (*free_instances)(struct route *))
 
 	if (t == NULL)
 		return;
-	assert(t->refs > 0);
-	if (--t->refs > 0)
+	assert(__atomic_load_n(&t->refs, __ATOMIC_RELAXED) > 0);
+	/* Release/acquire: the thread that frees sees every other's last use. */
+	if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	if (free_instances != NULL) {
 		for (i = 0; i < t->nroutes; i++)

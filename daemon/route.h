@@ -25,7 +25,7 @@ struct route_table {
 	struct config	*cfg;		/* owned */
 	struct route	*routes;	/* sorted by path for bsearch */
 	size_t		 nroutes;
-	unsigned	 refs;		/* 1 for the daemon + 1 per open connection */
+	unsigned	 refs;		/* 1 per loop + 1 per open connection; atomic */
 };
 
 /*

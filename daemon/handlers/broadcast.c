@@ -17,6 +17,13 @@
  * nothing is pending, so every receiver sees each sender's messages in the
  * order they were sent.
  *
+ * Workers (workers > 1): each worker keeps its own rooms and members, touched
+ * only by its thread. A message is fanned out to the sender's worker's
+ * members here, and posted once (struct xpost, one refcounted copy shared by
+ * every worker and every queue) to each other worker that has members; that
+ * worker fans it out to its own members of the room with the same rules.
+ * Worker queues are FIFOs, so per-sender order holds across workers too.
+ *
  * Options (route keys):
  *   max_queue = N           messages queued per receiver, 1..1000000 (1024)
  *   overflow = close|skip   what a full queue does (close)
@@ -40,7 +47,7 @@
 #define BC_ROOM_MAX		128	/* bytes of a room name */
 
 struct bmsg {
-	unsigned	refs;
+	unsigned	refs;		/* __atomic: receivers on several workers */
 	int		opcode;
 	size_t		len;
 	uint8_t		data[];
@@ -66,18 +73,43 @@ struct room {
 };
 
 struct broadcast {
+	unsigned	 refs;		/* __atomic: the route + each xpost in flight */
 	size_t		 max_queue;
 	bool		 skip;
 	bool		 include_sender;
 	char		*room_param;
-	struct room	*rooms;
+	struct room	*rooms[WORKERS_MAX];	/* per worker: only its thread touches it */
+	size_t		 nmembers[WORKERS_MAX];	/* __atomic: who needs a post */
+};
+
+/* A message on its way to other workers: one per message, however many. */
+struct xpost {
+	unsigned		 refs;		/* __atomic: one per worker posted to */
+	struct broadcast	*b;
+	struct bmsg		*msg;
+	char			 room[];
 };
 
 static void
 bmsg_unref(struct bmsg *m)
 {
-	if (--m->refs == 0)
+	if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		free(m);
+}
+
+static void
+bmsg_ref(struct bmsg *m)
+{
+	__atomic_fetch_add(&m->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void
+bc_unref(struct broadcast *b)
+{
+	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	free(b->room_param);
+	free(b);
 }
 
 static int
@@ -116,6 +148,7 @@ bc_create(const struct wsr_option *opts, size_t nopts, char **cause)
 		*cause = strdup("out of memory");
 		return NULL;
 	}
+	b->refs = 1;
 	b->max_queue = BC_DEFAULT_MAX_QUEUE;
 	b->include_sender = true;
 	for (i = 0; i < nopts; i++) {
@@ -165,11 +198,10 @@ bc_destroy(void *self)
 {
 	struct broadcast	*b = self;
 
-	/* Every connection has closed (the route table is refcounted). */
+	/* Every connection has closed (the route table is refcounted); posts may be in flight. */
 	if (b == NULL)
 		return;
-	free(b->room_param);
-	free(b);
+	bc_unref(b);
 }
 
 /*
@@ -204,7 +236,7 @@ bc_on_open(void *self, struct wsr_conn *c)
 {
 	struct broadcast	*b = self;
 	struct member		*m;
-	struct room		*r;
+	struct room		*r, **rooms = &b->rooms[worker_self()];
 	char			 name[BC_ROOM_MAX];
 
 	name[0] = '\0';
@@ -214,7 +246,7 @@ bc_on_open(void *self, struct wsr_conn *c)
 		    "than %d bytes\"", BC_ROOM_MAX - 1);
 		return -1;
 	}
-	for (r = b->rooms; r != NULL; r = r->next)
+	for (r = *rooms; r != NULL; r = r->next)
 		if (strcmp(r->name, name) == 0)
 			break;
 	if (r == NULL) {
@@ -224,11 +256,11 @@ bc_on_open(void *self, struct wsr_conn *c)
 			free(r);
 			return -1;
 		}
-		r->next = b->rooms;
-		r->pprev = &b->rooms;
-		if (b->rooms != NULL)
-			b->rooms->pprev = &r->next;
-		b->rooms = r;
+		r->next = *rooms;
+		r->pprev = rooms;
+		if (*rooms != NULL)
+			(*rooms)->pprev = &r->next;
+		*rooms = r;
 	}
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
 		if (r->nmembers == 0) {
@@ -248,6 +280,7 @@ bc_on_open(void *self, struct wsr_conn *c)
 		r->members->pprev = &m->next;
 	r->members = m;
 	r->nmembers++;
+	__atomic_fetch_add(&b->nmembers[worker_self()], 1, __ATOMIC_RELAXED);
 	wsr_conn_set_data(c, m);
 	return 0;
 }
@@ -268,13 +301,14 @@ member_clear_queue(struct member *m)
 static void
 bc_on_close(void *self, struct wsr_conn *c, int code)
 {
-	struct member	*m = wsr_conn_data(c);
-	struct room	*r;
+	struct broadcast	*b = self;
+	struct member		*m = wsr_conn_data(c);
+	struct room		*r;
 
-	(void)self;
 	(void)code;
 	if (m == NULL)
 		return;
+	__atomic_fetch_sub(&b->nmembers[worker_self()], 1, __ATOMIC_RELAXED);
 	if (m->skipped > 0)
 		wsr_log(c, WSR_LOG_INFO, "event=broadcast_skipped messages=%llu",
 		    (unsigned long long)m->skipped);
@@ -335,21 +369,24 @@ member_enqueue(struct broadcast *b, struct member *m, struct bmsg *msg)
 	}
 	m->q[(m->qhead + m->qlen) % m->qcap] = msg;
 	m->qlen++;
-	msg->refs++;
+	bmsg_ref(msg);
 	return 0;
 }
 
-static void
-bc_on_message(void *self, struct wsr_conn *c, int opcode, const void *data, size_t len)
+/*
+ * Sends to every member of room but skip: at once where nothing is queued,
+ * else a reference to *msgp (made on first need from data) joins the FIFO.
+ * -1 when out of memory for the copy.
+ */
+static int
+fan_out(struct broadcast *b, struct room *room, struct member *skip, int opcode,
+    const void *data, size_t len, struct bmsg **msgp, struct wsr_conn *log_conn)
 {
-	struct broadcast	*b = self;
-	struct member		*sender = wsr_conn_data(c), *m;
-	struct bmsg		*msg = NULL;
+	struct member	*m;
+	struct bmsg	*msg = *msgp;
 
-	if (sender == NULL)
-		return;
-	for (m = sender->room->members; m != NULL; m = m->next) {
-		if (m->dropped || (m == sender && !b->include_sender))
+	for (m = room->members; m != NULL; m = m->next) {
+		if (m->dropped || m == skip)
 			continue;
 		if (m->qlen == 0 && wsr_conn_pending(m->conn) == 0) {
 			/*
@@ -376,13 +413,14 @@ bc_on_message(void *self, struct wsr_conn *c, int opcode, const void *data, size
 		}
 		if (msg == NULL) {
 			if ((msg = malloc(sizeof(*msg) + len)) == NULL) {
-				wsr_log(c, WSR_LOG_ERROR, "event=broadcast_oom len=%zu", len);
-				return;
+				wsr_log(log_conn, WSR_LOG_ERROR, "event=broadcast_oom len=%zu", len);
+				return -1;
 			}
-			msg->refs = 1;	/* ours, until the loop ends */
+			msg->refs = 1;	/* the caller's, until it is done */
 			msg->opcode = opcode;
 			msg->len = len;
 			memcpy(msg->data, data, len);
+			*msgp = msg;
 		}
 		if (member_enqueue(b, m, msg) == -1) {
 			m->dropped = true;
@@ -390,6 +428,93 @@ bc_on_message(void *self, struct wsr_conn *c, int opcode, const void *data, size
 			wsr_close(m->conn, 1011, "out of memory");
 		}
 	}
+	return 0;
+}
+
+static void
+xpost_unref(struct xpost *xp)
+{
+	if (__atomic_sub_fetch(&xp->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	bmsg_unref(xp->msg);
+	bc_unref(xp->b);
+	free(xp);
+}
+
+/* On another worker's thread: its members of the room get the message. */
+static void
+bc_remote(void *arg, int run)
+{
+	struct xpost	*xp = arg;
+	struct room	*r;
+	struct bmsg	*msg = xp->msg;
+
+	if (run) {
+		for (r = xp->b->rooms[worker_self()]; r != NULL; r = r->next)
+			if (strcmp(r->name, xp->room) == 0)
+				break;
+		if (r != NULL)
+			fan_out(xp->b, r, NULL, msg->opcode, msg->data, msg->len, &msg, NULL);
+	}
+	xpost_unref(xp);
+}
+
+/* The other workers with members get one shared copy each through their queues. */
+static void
+post_others(struct broadcast *b, struct member *sender, int opcode, const void *data,
+    size_t len, struct bmsg **msgp, struct wsr_conn *c)
+{
+	struct xpost	*xp;
+	struct bmsg	*msg;
+	unsigned	 i, n = worker_count(), self = worker_self(), targets = 0;
+	bool		 want[WORKERS_MAX];
+	size_t		 nlen;
+
+	for (i = 0; i < n; i++) {
+		want[i] = i != self && __atomic_load_n(&b->nmembers[i], __ATOMIC_RELAXED) > 0;
+		targets += want[i];
+	}
+	if (targets == 0)
+		return;
+	if ((msg = *msgp) == NULL) {
+		if ((msg = malloc(sizeof(*msg) + len)) == NULL) {
+			wsr_log(c, WSR_LOG_ERROR, "event=broadcast_oom len=%zu", len);
+			return;
+		}
+		msg->refs = 1;
+		msg->opcode = opcode;
+		msg->len = len;
+		memcpy(msg->data, data, len);
+		*msgp = msg;
+	}
+	nlen = strlen(sender->room->name) + 1;
+	if ((xp = malloc(sizeof(*xp) + nlen)) == NULL) {
+		wsr_log(c, WSR_LOG_ERROR, "event=broadcast_oom len=%zu", len);
+		return;
+	}
+	memcpy(xp->room, sender->room->name, nlen);
+	xp->refs = targets;
+	xp->b = b;
+	__atomic_fetch_add(&b->refs, 1, __ATOMIC_RELAXED);
+	xp->msg = msg;
+	bmsg_ref(msg);
+	for (i = 0; i < n; i++)
+		if (want[i])
+			worker_post(i, bc_remote, xp);
+}
+
+static void
+bc_on_message(void *self, struct wsr_conn *c, int opcode, const void *data, size_t len)
+{
+	struct broadcast	*b = self;
+	struct member		*sender = wsr_conn_data(c);
+	struct bmsg		*msg = NULL;
+
+	if (sender == NULL)
+		return;
+	if (fan_out(b, sender->room, b->include_sender ? NULL : sender, opcode, data, len,
+	    &msg, c) == 0 && worker_count() > 1)
+		post_others(b, sender, opcode, data, len, &msg, c);
 	if (msg != NULL)
 		bmsg_unref(msg);
 }

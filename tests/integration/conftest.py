@@ -15,7 +15,7 @@ import wsrtest  # noqa: E402
 wsrtest.raise_nofile(8192)
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                     "SUMMARY: UndefinedBehaviorSanitizer")
+                     "SUMMARY: UndefinedBehaviorSanitizer", "WARNING: ThreadSanitizer")
 
 
 class DaemonFactory:

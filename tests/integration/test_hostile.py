@@ -18,9 +18,11 @@ def quiet(**kw):
 
 
 def under_asan(d):
-    """RSS under AddressSanitizer counts redzones and quarantine, not us."""
+    """RSS under AddressSanitizer (redzones, quarantine) or ThreadSanitizer
+    (shadow memory) counts the sanitizer, not us."""
     with open("/proc/%d/maps" % d.pid) as f:
-        return "libasan" in f.read()
+        maps = f.read()
+        return "libasan" in maps or "libtsan" in maps
 
 
 def test_fragment_flood_memory_bounded(daemon_factory):

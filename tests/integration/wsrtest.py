@@ -114,6 +114,26 @@ def root_opt_in(text):
 
 
 
+# WSR_TEST_WORKERS=N: every daemon the harness writes a config for runs with
+# `workers = N` (the whole suite then exercises the threaded path).
+TEST_WORKERS = os.environ.get("WSR_TEST_WORKERS", "")
+
+
+def workers_opt_in(text, tmpdir):
+    """With WSR_TEST_WORKERS set, add `workers = N` through conf.d/ beside the
+    config (read after the main file), so the main file's line numbers stay as
+    the test wrote them. Configs that say `workers` themselves, turn conf.d off,
+    or have a plugin or exec route (those need workers = 1) are left alone."""
+    if not TEST_WORKERS or re.search(r"^\s*(workers|include_default)\s*=", text, re.M) or \
+            re.search(r"^\s*handler\s*=\s*(plugin:|exec\b)", text, re.M) or \
+            not re.search(r"^\[server\]", text, re.M):
+        return
+    confd = os.path.join(tmpdir, "conf.d")
+    os.makedirs(confd, exist_ok=True)
+    with open(os.path.join(confd, "zz-test-workers.ini"), "w") as f:
+        f.write("[server]\nworkers = %s\n" % TEST_WORKERS)
+
+
 class DaemonError(AssertionError):
     pass
 
@@ -153,6 +173,7 @@ class Daemon:
         text = root_opt_in(text)
         with open(self.conf_path, "w") as f:
             f.write(text)
+        workers_opt_in(text, self.tmpdir)
         return text
 
     def start(self, attempts=3):

@@ -1,0 +1,296 @@
+"""workers = N: worker threads with their own loops. Connections are spread
+over them, limits count across them, broadcast reaches every worker in
+per-sender order, and reload and SIGTERM reach every worker."""
+
+import os
+import re
+import signal
+import socket
+import time
+
+import pytest
+
+import wsrtest
+from wsrtest import OP_TEXT, WSClient, run_daemon
+from test_systemd import Activated, needs_sa
+
+WORKERS = 2
+
+
+def wconfig(server_extra="", more="", workers=WORKERS):
+    return wsrtest.make_config(server_extra="workers = %s\n%s" % (workers, server_extra),
+                               more=more)
+
+
+class Notify:
+    """The service manager's end of sd_notify, enough to read STATUS=."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        self.sock.bind(path)
+
+    def wait_status(self, pred, timeout, what):
+        """The next STATUS= with pred(status) true; fails after timeout seconds."""
+        end = time.monotonic() + timeout
+        last = None
+        while True:
+            left = end - time.monotonic()
+            assert left > 0, "no STATUS= with %s within %.1fs; last: %r" % (what, timeout, last)
+            self.sock.settimeout(min(left, 1.0))
+            try:
+                msg = self.sock.recv(4096).decode()
+            except socket.timeout:
+                continue
+            for line in msg.splitlines():
+                if line.startswith("STATUS="):
+                    last = line[7:]
+                    if pred(last):
+                        return last
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def notify(tmp_path, monkeypatch):
+    n = Notify(str(tmp_path / "notify.sock"))
+    # The harness passes its environment to the daemon.
+    monkeypatch.setenv("NOTIFY_SOCKET", n.path)
+    yield n
+    n.close()
+
+
+def per_worker(status):
+    m = re.search(r"workers ([0-9+]+)", status)
+    assert m, "STATUS= names no per-worker counts: %r" % status
+    return [int(x) for x in m.group(1).split("+")]
+
+
+def thread_names(pid):
+    names = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+            names.append(f.read().strip())
+    return names
+
+
+def test_config_values():
+    """0 and garbage are file:line errors; auto is kept as auto; plugins need 1."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "w.ini")
+        for bad in ("0", "65", "two", "-1", "2x"):
+            with open(path, "w") as f:
+                f.write("[server]\nlisten = 127.0.0.1:1\nworkers = %s\n"
+                        "[route /e]\nhandler = echo\n" % bad)
+            r = run_daemon(["-t", "-c", path])
+            assert r.returncode == 1, bad
+            assert "%s:3: workers: expected an integer 1..64 or auto, got '%s'" % (path, bad) \
+                in r.stderr.decode(), r.stderr
+        with open(path, "w") as f:
+            f.write("[server]\nlisten = 127.0.0.1:1\nworkers = auto\n"
+                    "[route /e]\nhandler = echo\n")
+        r = run_daemon(["-T", "-c", path])
+        assert r.returncode == 0, r.stderr
+        assert re.search(r"^workers = auto\b", r.stdout.decode(), re.M), r.stdout
+        with open(path, "w") as f:
+            f.write("[server]\nlisten = 127.0.0.1:1\nworkers = 2\n"
+                    "[route /p]\nhandler = plugin:uppercase\n")
+        r = run_daemon(["-t", "-c", path])
+        assert r.returncode == 1
+        assert "%s:4: [route /p]: handler 'plugin:uppercase' needs workers = 1" % path \
+            in r.stderr.decode(), r.stderr
+
+
+def test_echo_spread_over_threads(daemon_factory, notify):
+    d = daemon_factory(wconfig())
+    end = time.monotonic() + 5.0
+    while True:  # each thread names itself when it starts
+        names = thread_names(d.pid)
+        if sorted(n for n in names if n.startswith("wsr-w")) == ["wsr-w1", "wsr-w2"]:
+            break
+        assert time.monotonic() < end, names
+        time.sleep(0.05)
+    clients = [d.connect() for _ in range(20)]
+    for i, c in enumerate(clients):
+        c.echo(OP_TEXT, b"hello %d" % i)
+    status = notify.wait_status(lambda s: "serving 20 connection" in s, 5.0, "20 connections")
+    counts = per_worker(status)
+    # Fewest-connections dispatch: 20 connections, 2 workers, 10 each.
+    assert counts == [10, 10], status
+    for c in clients[:6]:
+        c.send_close(1000)
+        c.read_close()
+        c.close_socket()
+    notify.wait_status(lambda s: "serving 14 connection" in s, 5.0, "14 connections")
+    # New connections fill up whichever worker lost more.
+    more = [d.connect() for _ in range(6)]
+    status = notify.wait_status(lambda s: "serving 20 connection" in s, 5.0, "20 again")
+    assert per_worker(status) == [10, 10], status
+    for c in clients[6:] + more:
+        c.echo(OP_TEXT, b"x")
+
+
+def read_messages(c, n, timeout):
+    got = []
+    end = time.monotonic() + timeout
+    while len(got) < n:
+        left = end - time.monotonic()
+        assert left > 0, "got %d of %d messages" % (len(got), n)
+        op, data, _ = c.read_message(timeout=left)
+        assert op == OP_TEXT
+        got.append(data)
+    return got
+
+
+def test_broadcast_across_workers(daemon_factory, notify):
+    """Every receiver, on either worker, gets every message of every sender, each
+    sender's in order."""
+    d = daemon_factory(wconfig(more="[route /bc]\nhandler = broadcast\n"))
+    n_clients, n_msgs = 8, 150
+    clients = [d.connect("/bc") for _ in range(n_clients)]
+    status = notify.wait_status(lambda s: "serving 8 connection" in s, 5.0, "8 connections")
+    assert per_worker(status) == [4, 4], status
+    senders = clients[:3]
+    # Interleave the senders so that workers send concurrently.
+    for i in range(n_msgs):
+        for k, s in enumerate(senders):
+            s.send_text("s%d m%04d" % (k, i))
+    for c in clients:
+        got = read_messages(c, n_msgs * len(senders), 20.0)
+        for k in range(len(senders)):
+            mine = [m for m in got if m.startswith(b"s%d " % k)]
+            assert mine == [b"s%d m%04d" % (k, i) for i in range(n_msgs)], \
+                "sender %d's messages out of order or missing" % k
+
+
+def test_broadcast_rooms_across_workers(daemon_factory):
+    d = daemon_factory(wconfig(more="[route /bc]\nhandler = broadcast\nroom_param = room\n"))
+    a = [d.connect("/bc?room=a") for _ in range(3)]
+    b = [d.connect("/bc?room=b") for _ in range(3)]
+    a[0].send_text("to a")
+    b[1].send_text("to b")
+    for c in a:
+        assert c.read_message()[:2] == (OP_TEXT, b"to a")
+    for c in b:
+        assert c.read_message()[:2] == (OP_TEXT, b"to b")
+    for c in a + b:
+        c.sock.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            c.sock.recv(1)
+
+
+def test_reload_reaches_every_worker(daemon_factory, notify):
+    d = daemon_factory(wconfig())
+    old = [d.connect() for _ in range(4)]
+    status = notify.wait_status(lambda s: "serving 4 connection" in s, 5.0, "4 connections")
+    assert per_worker(status) == [2, 2], status
+    # A broken config changes nothing anywhere.
+    with open(d.conf_path) as f:
+        good = f.read()
+    with open(d.conf_path, "w") as f:
+        f.write(good + "[route /new]\nhandler = nosuch\n")
+    d.send_signal(signal.SIGHUP)
+    notify.wait_status(lambda s: "reload failed" in s, 5.0, "the failed reload")
+    for _ in range(2):
+        d.connect("/new", expect=404).close_socket()
+    with open(d.conf_path, "w") as f:
+        f.write(good + "[route /new]\nhandler = echo\n")
+    d.send_signal(signal.SIGHUP)
+    notify.wait_status(lambda s: "2 route(s)" in s and "reload failed" not in s, 5.0,
+                       "the new routes")
+    new = [d.connect("/new") for _ in range(4)]
+    status = notify.wait_status(lambda s: "serving 8 connection" in s, 5.0, "8 connections")
+    assert per_worker(status) == [4, 4], status
+    for c in old + new:
+        c.echo(OP_TEXT, b"still")
+
+
+def test_reload_cannot_bring_a_one_loop_handler(daemon_factory, notify):
+    """Worker threads keep running until a restart, so a reload that sets
+    workers = 1 and adds an exec route is refused as a whole."""
+    d = daemon_factory(wconfig())
+    c = d.connect()
+    with open(d.conf_path) as f:
+        good = f.read()
+    with open(d.conf_path, "w") as f:
+        f.write(good.replace("workers = 2", "workers = 1") +
+                "[route /sh]\nhandler = exec\ncommand = /bin/cat\n")
+    d.send_signal(signal.SIGHUP)
+    status = notify.wait_status(lambda s: "reload failed" in s, 5.0, "the failed reload")
+    assert "[route /sh]: its handler needs workers = 1, and 2 workers are running" in status
+    d.connect("/sh", expect=404).close_socket()
+    c.echo(OP_TEXT, b"unchanged")
+
+
+def test_sigterm_drains_every_worker(daemon_factory, notify):
+    d = daemon_factory(wconfig())
+    clients = [d.connect() for _ in range(6)]
+    status = notify.wait_status(lambda s: "serving 6 connection" in s, 5.0, "6 connections")
+    assert per_worker(status) == [3, 3], status
+    d.send_signal(signal.SIGTERM)
+    for c in clients:
+        c.expect_close(1001)
+    assert d.wait(5.0) == 0, d.log_tail()
+    assert "event=stopped open=0" in d.log_text()
+
+
+def test_max_connections_counted_across_workers(daemon_factory, notify):
+    d = daemon_factory(wconfig("max_connections = 4\n"))
+    clients = [d.connect() for _ in range(4)]
+    status = notify.wait_status(lambda s: "serving 4 connection" in s, 5.0, "4 connections")
+    assert per_worker(status) == [2, 2], status
+    for _ in range(3):
+        WSClient.connect(("127.0.0.1", d.port), expect=503).close_socket()
+    clients[0].send_close(1000)
+    clients[0].read_close()
+    clients[0].close_socket()
+    # The refused ones linger briefly; then there is room for one again.
+    notify.wait_status(lambda s: "serving 3 connection" in s, 5.0, "3 connections")
+    c = d.connect()
+    c.echo(OP_TEXT, b"in")
+    WSClient.connect(("127.0.0.1", d.port), expect=503).close_socket()
+
+
+def test_max_connections_per_ip_across_workers(daemon_factory):
+    d = daemon_factory(wconfig("max_connections_per_ip = 3\n"))
+    clients = [d.connect() for _ in range(3)]
+    for _ in range(2):
+        WSClient.connect(("127.0.0.1", d.port), expect=503).close_socket()
+    clients[0].send_close(1000)
+    clients[0].read_close()
+    clients[0].close_socket()
+    end = time.monotonic() + 5.0
+    while True:  # bounded: the server releases the count when the connection closes
+        c = WSClient.connect(("127.0.0.1", d.port), expect=None)
+        if c.status == 101:
+            break
+        c.close_socket()
+        assert time.monotonic() < end, "the count was never released"
+        time.sleep(0.05)
+    c.echo(OP_TEXT, b"ok")
+
+
+@needs_sa
+def test_socket_activation_with_workers(tmp_path):
+    """Sockets passed by systemd stay on the main loop; their connections are
+    handed to the workers like any other."""
+    notify = Notify(str(tmp_path / "sa-notify.sock"))
+    cfg = wsrtest.root_opt_in(wsrtest.make_config(listen="systemd",
+                                                  server_extra="workers = 2\n"))
+    a = Activated(tmp_path, cfg, env={"NOTIFY_SOCKET": notify.path})
+    try:
+        a.first.close()
+        a.first = None
+        clients = [a.connect() for _ in range(4)]
+        for c in clients:
+            c.echo(OP_TEXT, b"passed")
+        status = notify.wait_status(lambda s: "serving 4 connection" in s, 5.0,
+                                    "4 connections")
+        assert per_worker(status) == [2, 2], status
+        assert "event=workers_started count=2" in a.log_text()
+    finally:
+        rc = a.stop()
+        notify.close()
+    assert rc == 0, a.log_text()
