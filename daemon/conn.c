@@ -74,70 +74,114 @@ static const struct {
 	[PLAN_ROUTE_REMOVED] = { WS_CLOSE_GOING_AWAY, "route removed" },
 };
 
+/*
+ * The handshake's bytes that span reads, one phase after the other: the
+ * PROXY header (PP_MAX bytes while pp_pending), then the HTTP request head
+ * (at most HS_HEAD_MAX + one read). Freed when the phase ends.
+ */
+struct inbuf {
+	uint32_t	len;
+	uint8_t		data[];
+};
+
+/* Output the kernel refused, bookkeeping inside (idle connections have none). */
+struct outbuf {
+	size_t	off;		/* sent so far */
+	size_t	len;		/* of data */
+	size_t	cap;
+	uint8_t	data[];
+};
+
+/*
+ * Layout (issue 8, idle memory): every connection, idle or not, holds this
+ * one calloc'd block and nothing else of ours, so its size is the idle cost
+ * that is ours to cut (libevent adds its fd map entry, the kernel the
+ * socket). Pointers and 64-bit fields first, then the small ones packed,
+ * flags as bits; the frame limits live in the route (route->wsl), the
+ * linger deadline shares its word with the ping time (never both needed),
+ * the limits and the subprotocol are found through the route, the query
+ * and a plugin's headers share one block, the request being upgraded is
+ * the loop's (l->req), and what only the handshake needs is allocated only
+ * while it needs it (the peer address in binary is parsed back from the
+ * string when it is needed).
+ * CONN_SIZE_MAX below keeps it from growing back unnoticed: raise it only
+ * with a reason.
+ */
 struct wsr_conn {
 	struct event		 ev;		/* the one event on fd */
 	struct loop		*loop;
 	struct wsr_conn		*next;
 	struct wsr_conn		**pprev;
 	struct timer_entry	 tm;		/* next deadline */
-	int			 fd;
-	uint8_t			 state;
-	bool			 dead;		/* free at the end of the callback */
-	bool			 opened;	/* the handler saw on_open */
-	bool			 paused;	/* reading stopped by backpressure */
-	bool			 close_sent;
-	bool			 close_rcvd;
-	bool			 shut_pending;	/* shutdown(SHUT_WR) once out drains */
-	bool			 tls_done;	/* TLS handshake finished */
-	bool			 tls_want_write; /* SSL_do_handshake/SSL_read wants EV_WRITE */
-	bool			 pp_pending;	/* a PROXY header is expected first */
-	uint16_t		 pp_len;	/* of it, consumed so far into pp_buf */
-	uint8_t			*pp_buf;	/* PP_MAX bytes while pp_pending */
-	bool			 has_handle;	/* registered for wsr_handle_* */
-	bool			 hpaused;	/* reading stopped by the handler */
-	uint8_t			 in_cb;
-	uint8_t			 close_plan;	/* enum close_plan, for close_at */
-	short			 ev_flags;
-	uint16_t		 close_code;	/* for on_close and the log */
+	struct route		*route;		/* holds a table reference */
+	struct route_metrics	*rm;		/* the route's counters (metrics.h), or NULL */
+	struct ws_parser	 parser;
 	uint64_t		 id;
 	uint64_t		 accepted_at;
 	uint64_t		 last_rx;
-	uint64_t		 next_ping;
+	union {
+		uint64_t	 next_ping;	/* ST_OPEN */
+		uint64_t	 deadline;	/* ST_LINGER: linger/close deadline */
+	};
 	uint64_t		 msg_started;	/* when the unfinished frame/message began; 0: none */
-	bool			 ip_counted;	/* holds a max_connections_per_ip count */
-	uint64_t		 deadline;	/* linger/close deadline */
 	uint64_t		 close_at;	/* planned close (close_plan); 0: none */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	uint64_t		 msgs_in;
 	uint64_t		 msgs_out;
-	struct route_metrics	*rm;		/* the route's counters (metrics.h), or NULL */
-	uint16_t		 http_status;	/* what the handshake was answered; 0: nothing */
-	uint8_t			 closed_by;	/* enum closed_by: the first cause wins */
-	bool			 ping_out;	/* our last ping has not been answered */
-	const struct hs_request	*req;		/* during conn_upgrade only */
-	char			*req_path;	/* a refused request's path, for the access log */
-	struct route		*route;		/* holds a table reference */
-	const struct limits	*lim;
-	struct ws_limits	 wsl;
-	struct ws_parser	 parser;
+	struct outbuf		*out;		/* what the kernel refused; NULL: nothing */
 	void			*user;
-	char			*head;		/* request head spanning reads */
-	size_t			 head_len;
-	uint8_t			*out;		/* what the kernel refused */
-	size_t			 out_off;
-	size_t			 out_len;
-	size_t			 out_cap;
-	char			*query;
-	char			*hdrs;		/* plugins: "name\0value\0" × nhdrs */
-	size_t			 nhdrs;
-	const char		*subprotocol;	/* owned by the route's config */
+	struct inbuf		*in;		/* handshake bytes spanning reads, see inbuf */
+	/*
+	 * [query\0] then, for plugins, "name\0value\0" × nhdrs; after a
+	 * refusal (path_kept) the request's path, for the access log.
+	 */
+	char			*reqdata;
 	const char		*end_reason;
 	SSL			*ssl;		/* NULL: plain TCP */
-	uint8_t			 peer_family;	/* of the direct peer: AF_INET/AF_INET6, else 0 */
-	uint8_t			 peer_addr[16];
-	char			 peer[56];	/* resolved (trusted proxies) or direct */
+	int			 fd;
+	uint16_t		 close_code;	/* for on_close and the log */
+	uint16_t		 http_status;	/* what the handshake was answered; 0: nothing */
+	short			 ev_flags;
+	uint8_t			 close_plan:3;	/* enum close_plan, for close_at */
+	uint8_t			 closed_by:3;	/* enum closed_by: the first cause wins */
+	uint8_t			 state:2;	/* enum conn_state */
+	uint8_t			 in_cb;
+	uint8_t			 nhdrs;		/* ≤ HS_MAX_HEADERS */
+	uint8_t			 subprotocol;	/* 1 + its index in the route's list; 0: none */
+	bool			 dead:1;	/* free at the end of the callback */
+	bool			 opened:1;	/* the handler saw on_open */
+	bool			 paused:1;	/* reading stopped by backpressure */
+	bool			 close_sent:1;
+	bool			 close_rcvd:1;
+	bool			 shut_pending:1; /* shutdown(SHUT_WR) once out drains */
+	bool			 tls_done:1;	/* TLS handshake finished */
+	bool			 tls_want_write:1; /* SSL_do_handshake/SSL_read wants EV_WRITE */
+	bool			 pp_pending:1;	/* a PROXY header is expected first */
+	bool			 has_handle:1;	/* registered for wsr_handle_* */
+	bool			 hpaused:1;	/* reading stopped by the handler */
+	bool			 ip_counted:1;	/* holds a max_connections_per_ip count */
+	bool			 releasing:1;	/* conn_release began: no new handle */
+	bool			 ping_out:1;	/* our last ping has not been answered */
+	bool			 has_query:1;	/* reqdata starts with the query string */
+	bool			 path_kept:1;	/* reqdata is a refused request's path */
+	char			 peer[56];	/* resolved (trusted proxies) or direct; see conn_peer_addr */
 };
+
+/*
+ * 456 B on x86-64 (a 464 B malloc chunk): 440 B before the admin and ops
+ * branches added metrics, access-log and drain fields; see docs/PERFORMANCE.md.
+ */
+#define CONN_SIZE_MAX	456
+_Static_assert(sizeof(struct wsr_conn) <= CONN_SIZE_MAX,
+    "struct wsr_conn grew: every idle connection pays for it (docs/PERFORMANCE.md)");
+
+/* The route's limits; NULL before the upgrade. */
+static inline const struct limits *
+conn_lim(const struct wsr_conn *c)
+{
+	return c->route != NULL ? &c->route->conf->limits : NULL;
+}
 
 static void	conn_event_cb(evutil_socket_t, short, void *);
 static void	conn_release(struct wsr_conn *);
@@ -159,6 +203,9 @@ loop_init(struct loop *l, struct event_base *base)
 	l->id_stride = 1;
 	l->now = timer_now_ms();
 	if ((l->rbuf = malloc(LOOP_READ_BUF)) == NULL)
+		return -1;
+	/* Not in the first handshake: its cost belongs to start-up. */
+	if (hs_init() == -1)
 		return -1;
 	if (timer_wheel_init(&l->wheel, base, conn_timer_fire, l) == -1)
 		return -1;
@@ -221,7 +268,7 @@ conn_update_events(struct wsr_conn *c)
 
 	if (!c->paused && !(c->hpaused && c->state == ST_OPEN))
 		flags |= EV_READ;
-	if (c->out_len > 0 || c->tls_want_write)
+	if (c->out != NULL || c->tls_want_write)
 		flags |= EV_WRITE;
 	conn_set_events(c, flags);
 }
@@ -238,13 +285,13 @@ conn_schedule(struct wsr_conn *c)
 			at = c->accepted_at + c->loop->proxy_protocol_timeout_ms;
 		break;
 	case ST_OPEN:
-		if (c->lim->timeout_ms > 0)
-			at = c->last_rx + c->lim->timeout_ms;
-		if (c->lim->ping_period_ms > 0 && c->next_ping < at)
+		if (conn_lim(c)->timeout_ms > 0)
+			at = c->last_rx + conn_lim(c)->timeout_ms;
+		if (conn_lim(c)->ping_period_ms > 0 && c->next_ping < at)
 			at = c->next_ping;
-		if (c->lim->message_timeout_ms > 0 && c->msg_started != 0 &&
-		    c->msg_started + c->lim->message_timeout_ms < at)
-			at = c->msg_started + c->lim->message_timeout_ms;
+		if (conn_lim(c)->message_timeout_ms > 0 && c->msg_started != 0 &&
+		    c->msg_started + conn_lim(c)->message_timeout_ms < at)
+			at = c->msg_started + conn_lim(c)->message_timeout_ms;
 		if (c->close_at != 0 && c->close_at < at)
 			at = c->close_at;
 		break;
@@ -262,42 +309,38 @@ conn_schedule(struct wsr_conn *c)
 static int
 out_append(struct wsr_conn *c, const void *p, size_t n)
 {
-	size_t	 need, cap;
-	uint8_t	*o;
+	struct outbuf	*o = c->out;
+	size_t		 need, cap;
 
 	if (n == 0)
 		return 0;
-	if (c->out_off > 0 && c->out_off == c->out_len) {
-		c->out_off = c->out_len = 0;
+	if (o != NULL && o->off > 0) {
+		/* Compact before growing (and drop what was sent). */
+		memmove(o->data, o->data + o->off, o->len - o->off);
+		o->len -= o->off;
+		o->off = 0;
 	}
-	need = c->out_len + n;
-	if (need > c->out_cap) {
-		/* Compact before growing. */
-		if (c->out_off > 0) {
-			memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-			c->out_len -= c->out_off;
-			c->out_off = 0;
-			need = c->out_len + n;
-		}
-		if (need > c->out_cap) {
-			cap = c->out_cap ? c->out_cap * 2 : 4096;
-			while (cap < need)
-				cap *= 2;
-			if ((o = realloc(c->out, cap)) == NULL)
-				return -1;
-			c->out = o;
-			c->out_cap = cap;
-		}
+	need = (o != NULL ? o->len : 0) + n;
+	if (o == NULL || need > o->cap) {
+		cap = o != NULL ? o->cap * 2 : 4096 - sizeof(*o);
+		while (cap < need)
+			cap *= 2;
+		if ((o = realloc(o, sizeof(*o) + cap)) == NULL)
+			return -1;
+		if (c->out == NULL)
+			o->off = o->len = 0;
+		o->cap = cap;
+		c->out = o;
 	}
-	memcpy(c->out + c->out_len, p, n);
-	c->out_len += n;
+	memcpy(o->data + o->len, p, n);
+	o->len += n;
 	return 0;
 }
 
 static size_t
 out_pending(const struct wsr_conn *c)
 {
-	return c->out_len - c->out_off;
+	return c->out != NULL ? c->out->len - c->out->off : 0;
 }
 
 static void
@@ -305,14 +348,13 @@ out_release(struct wsr_conn *c)
 {
 	free(c->out);
 	c->out = NULL;
-	c->out_off = c->out_len = c->out_cap = 0;
 }
 
 /* Backpressure: stop reading past the high-water mark, resume below half. */
 static void
 conn_check_backpressure(struct wsr_conn *c)
 {
-	uint64_t	hw = c->lim != NULL ? c->lim->max_output_buffer : 65536;
+	uint64_t	hw = conn_lim(c) != NULL ? conn_lim(c)->max_output_buffer : 65536;
 
 	if (!c->paused && out_pending(c) > hw) {
 		c->paused = true;
@@ -426,34 +468,36 @@ conn_flush(struct wsr_conn *c)
 
 	if (l->batch_conn == c && l->niov > 0) {
 		rv = conn_writev(c, l->iov, l->niov);
-		l->niov = l->nhdr = 0;
+		l->niov = 0;
+		l->nstage = 0;
 	}
 	return rv;
 }
 
 /*
- * Queues one frame. While c's read batch is open a frame whose payload lies
- * in the read buffer joins the batch by reference (it stays valid until the
- * batch is flushed); any other is written at once, behind the batch. So a
- * caller's data is never referenced after this returns.
+ * Queues one frame. While c's read batch is open, a frame joins it: its
+ * header and a small payload (any source) are copied into the loop's stage,
+ * a larger payload in the read buffer is referenced (it stays valid until
+ * the batch is flushed). Any other frame is written at once, behind the
+ * batch. So a caller's data is never referenced after this returns.
  */
 static int
 conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len)
 {
 	struct loop	*l = c->loop;
-	struct iovec	 iov[2];
+	struct iovec	 iov[2], *last;
 	uint8_t		 hdr[WS_MAX_HEADER], *h;
-	size_t		 hlen;
+	size_t		 hlen, seg;
+	bool		 copy = len <= LOOP_STAGE_COPY;
 
 	if (c->dead)
 		return -1;
 	/*
 	 * Only the read buffer outlives the handler's call until the batch
-	 * is flushed; anything else a handler hands us (its own memory, a
-	 * reassembled message, a split control frame) is written now, behind
-	 * the batch.
+	 * is flushed; a larger payload from anywhere else (the handler's
+	 * memory, a reassembled message) is written now, behind the batch.
 	 */
-	if (l->batch_conn != c || (len > 0 && ((const uint8_t *)data < l->rbuf ||
+	if (l->batch_conn != c || (!copy && ((const uint8_t *)data < l->rbuf ||
 	    (const uint8_t *)data + len > l->rbuf + LOOP_READ_BUF))) {
 		if (l->batch_conn == c && conn_flush(c) == -1)
 			return -1;
@@ -464,13 +508,25 @@ conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len
 		iov[1].iov_len = len;
 		return conn_writev(c, iov, len > 0 ? 2 : 1);
 	}
-	if (l->niov + 2 > LOOP_BATCH_IOV && conn_flush(c) == -1)
+	if ((l->niov + 2 > LOOP_BATCH_IOV ||
+	    l->nstage + WS_MAX_HEADER + (copy ? len : 0) > LOOP_STAGE) && conn_flush(c) == -1)
 		return -1;
-	h = l->hdrs[l->nhdr++];
-	hlen = ws_frame_header(h, true, opcode, len, NULL);
-	l->iov[l->niov].iov_base = h;
-	l->iov[l->niov++].iov_len = hlen;
-	if (len > 0) {
+	h = l->stage + l->nstage;
+	seg = hlen = ws_frame_header(h, true, opcode, len, NULL);
+	if (copy && len > 0) {
+		memcpy(h + hlen, data, len);
+		seg += len;
+	}
+	l->nstage += seg;
+	/* Contiguous with the previous segment of the stage: one iovec. */
+	last = l->niov > 0 ? &l->iov[l->niov - 1] : NULL;
+	if (last != NULL && (uint8_t *)last->iov_base + last->iov_len == h)
+		last->iov_len += seg;
+	else {
+		l->iov[l->niov].iov_base = h;
+		l->iov[l->niov++].iov_len = seg;
+	}
+	if (!copy) {
 		l->iov[l->niov].iov_base = (void *)data;
 		l->iov[l->niov++].iov_len = len;
 	}
@@ -510,7 +566,7 @@ conn_send_close(struct wsr_conn *c, uint16_t code, const char *reason)
 		METRIC_ADD(c->rm->close_sent[metrics_close_slot(code ? code : WS_CLOSE_NO_STATUS)], 1);
 	if (conn_send_frame(c, WS_OP_CLOSE, payload, n) == -1 || conn_flush(c) == -1)
 		return;
-	conn_begin_linger(c, c->lim->close_timeout_ms);
+	conn_begin_linger(c, conn_lim(c)->close_timeout_ms);
 }
 
 static void
@@ -565,7 +621,7 @@ spread_point(uint64_t start, uint64_t window, size_t i, size_t n)
 static void
 conn_reject(struct wsr_conn *c, int status, const char *detail)
 {
-	char	resp[512];
+	char	resp[512], *path;
 	size_t	n;
 
 	log_info("conn=%llu peer=%s event=rejected status=%d reason=\"%s\"",
@@ -574,12 +630,19 @@ conn_reject(struct wsr_conn *c, int status, const char *detail)
 	c->http_status = (uint16_t)status;
 	conn_closed_by(c, CLOSED_BY_SERVER);
 	/* Only for the access log: the request head is gone by the time it is written. */
-	if (c->req != NULL && c->req_path == NULL && accesslog_enabled())
-		c->req_path = strndup(c->req->path.p, c->req->path.len < ACCESSLOG_FIELD_MAX ?
-		    c->req->path.len : ACCESSLOG_FIELD_MAX);
+	if (c->loop->req_conn == c && !c->path_kept && accesslog_enabled() &&
+	    (path = strndup(c->loop->req->path.p, c->loop->req->path.len < ACCESSLOG_FIELD_MAX ?
+	    c->loop->req->path.len : ACCESSLOG_FIELD_MAX)) != NULL) {
+		/* A refused connection never reaches its handler again: reqdata is free. */
+		free(c->reqdata);
+		c->reqdata = path;
+		c->has_query = false;
+		c->nhdrs = 0;
+		c->path_kept = true;
+	}
 	n = hs_build_error(resp, sizeof(resp), status, detail);
-	free(c->head);
-	c->head = NULL;
+	free(c->in);
+	c->in = NULL;
 	c->end_reason = "rejected";
 	if (n == 0) {
 		conn_destroy(c, "cannot build the error answer");
@@ -593,6 +656,51 @@ conn_reject(struct wsr_conn *c, int status, const char *detail)
 static void conn_frames_input(struct wsr_conn *, uint8_t *, size_t);
 
 /*
+ * The address in c->peer, in binary, for the trusted_proxies check; returns
+ * its family, or 0 (unix socket). Parsed back from the string rather than
+ * kept beside it: it is needed once, during the handshake, and 17 bytes per
+ * connection would outlive it. Until conn_resolve_peer has run, c->peer is
+ * the direct peer or the PROXY header's source, as the check requires.
+ */
+static int
+conn_peer_addr(const struct wsr_conn *c, uint8_t addr[16])
+{
+	char		 tmp[sizeof(c->peer)];
+	const char	*end;
+	size_t		 n;
+
+	if (c->peer[0] == '[') {
+		if ((end = strchr(c->peer, ']')) == NULL)
+			return 0;
+		n = end - c->peer - 1;
+		memcpy(tmp, c->peer + 1, n);
+		tmp[n] = '\0';
+		return inet_pton(AF_INET6, tmp, addr) == 1 ? AF_INET6 : 0;
+	}
+	if ((end = strrchr(c->peer, ':')) == NULL)
+		return 0;
+	n = end - c->peer;
+	memcpy(tmp, c->peer, n);
+	tmp[n] = '\0';
+	return inet_pton(AF_INET, tmp, addr) == 1 ? AF_INET : 0;
+}
+
+/* Whether an accepted socket's peer is in trusted_proxies. */
+static bool
+conn_trusted_sa(const struct loop *l, const struct sockaddr *sa)
+{
+	const struct config	*cfg = l->routes->cfg;
+
+	if (sa->sa_family == AF_INET)
+		return config_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, AF_INET,
+		    (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr);
+	if (sa->sa_family == AF_INET6)
+		return config_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, AF_INET6,
+		    (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return false;
+}
+
+/*
  * Behind a trusted proxy the client is the one its headers name (see
  * forwarded.h); from anyone else those headers mean nothing. c->peer is
  * what logs and handlers (wsr_conn_peer) see from here on.
@@ -604,9 +712,11 @@ conn_resolve_peer(struct wsr_conn *c, const struct hs_request *req)
 	struct fwd_result	 fr;
 	char			 direct[sizeof(c->peer)];
 
-	if (c->peer_family == 0 || cfg->ntrusted_proxies == 0 ||
-	    !config_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, c->peer_family,
-	    c->peer_addr))
+	uint8_t			 addr[16];
+	int			 family;
+
+	if (cfg->ntrusted_proxies == 0 || (family = conn_peer_addr(c, addr)) == 0 ||
+	    !config_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, family, addr))
 		return;
 	if (!fwd_resolve(req, cfg->trusted_proxies, cfg->ntrusted_proxies, &fr))
 		return;
@@ -617,20 +727,32 @@ conn_resolve_peer(struct wsr_conn *c, const struct hs_request *req)
 	    fr.proto[0] != '\0' ? fr.proto : "-");
 }
 
-/* A copy of the request headers for wsr_conn_header, in one block. */
+/*
+ * What handlers may ask for after the upgrade, in one block: the query
+ * string (NUL-terminated) when there is one, then, when `headers` (plugin
+ * and exec routes), the request headers as nhdrs × "name\0value\0".
+ */
 static int
-conn_keep_headers(struct wsr_conn *c, const struct hs_request *req)
+conn_keep_request(struct wsr_conn *c, const struct hs_request *req, bool headers)
 {
 	size_t	 i, need = 0;
 	char	*p;
 
-	for (i = 0; i < req->nheaders; i++)
+	if (req->query.p != NULL)
+		need += req->query.len + 1;
+	for (i = 0; headers && i < req->nheaders; i++)
 		need += req->headers[i].name.len + req->headers[i].value.len + 2;
 	if (need == 0)
 		return 0;
-	if ((c->hdrs = p = malloc(need)) == NULL)
+	if ((c->reqdata = p = malloc(need)) == NULL)
 		return -1;
-	for (i = 0; i < req->nheaders; i++) {
+	if (req->query.p != NULL) {
+		memcpy(p, req->query.p, req->query.len);
+		p += req->query.len;
+		*p++ = '\0';
+		c->has_query = true;
+	}
+	for (i = 0; headers && i < req->nheaders; i++) {
 		memcpy(p, req->headers[i].name.p, req->headers[i].name.len);
 		p += req->headers[i].name.len;
 		*p++ = '\0';
@@ -638,8 +760,18 @@ conn_keep_headers(struct wsr_conn *c, const struct hs_request *req)
 		p += req->headers[i].value.len;
 		*p++ = '\0';
 	}
-	c->nhdrs = req->nheaders;
+	if (headers)
+		c->nhdrs = (uint8_t)req->nheaders;
 	return 0;
+}
+
+/* The headers kept by conn_keep_request, or NULL. */
+static const char *
+conn_hdrs(const struct wsr_conn *c)
+{
+	if (c->nhdrs == 0)
+		return NULL;
+	return c->has_query ? c->reqdata + strlen(c->reqdata) + 1 : c->reqdata;
 }
 
 /*
@@ -704,42 +836,26 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		    strncasecmp(req->headers[i].name.p, "Sec-WebSocket-Protocol", 22) == 0)
 			sp = hs_select_subprotocol(req->headers[i].value, cr->subprotocols,
 			    cr->nsubprotocols);
-	if (req->query.p != NULL && (c->query = strndup(req->query.p, req->query.len)) == NULL) {
-		conn_reject(c, 500, "out of memory");
-		return;
-	}
-
-	if ((r->dl != NULL || r->handler == &handler_exec) &&
-	    conn_keep_headers(c, req) == -1) {
+	if (conn_keep_request(c, req, r->dl != NULL || r->handler == &handler_exec) == -1) {
 		conn_reject(c, 500, "out of memory");
 		return;
 	}
 	c->route = r;
 	route_table_ref(r->table);
 	c->rm = metrics_route(&c->loop->metrics, c->loop->routes, r);
-	c->lim = &cr->limits;
-	c->wsl.max_frame_size = c->lim->max_frame_size;
-	c->wsl.max_message_size = c->lim->max_message_size;
-	c->wsl.expect_masked = true;
-	c->subprotocol = sp >= 0 ? cr->subprotocols[sp] : NULL;
-	if (c->lim->send_buffer > 0) {
+	c->subprotocol = sp >= 0 ? (uint8_t)(sp + 1) : 0;
+	if (conn_lim(c)->send_buffer > 0) {
 		/* Bounds what the kernel holds for a slow peer (no autotuning). */
-		int sndbuf = (int)c->lim->send_buffer;
+		int sndbuf = (int)conn_lim(c)->send_buffer;
 
 		setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	}
 
 	hs_accept_key(req->key.p, req->key.len, accept);
-	if ((n = hs_build_101(resp, sizeof(resp), accept, c->subprotocol)) == 0) {
+	if ((n = hs_build_101(resp, sizeof(resp), accept, wsr_conn_subprotocol(c))) == 0) {
 		conn_reject(c, 500, "cannot build the 101 answer");
 		return;
 	}
-	/* Before on_open, which may hand the handle to a thread. */
-	if (handle_register(c->id, c) == -1) {
-		conn_reject(c, 500, "out of memory");
-		return;
-	}
-	c->has_handle = true;
 	if (r->handler->on_open != NULL && (st = r->handler->on_open(r->instance, c)) != 0) {
 		/* plugin.h: 500 and 503 are answered as such, anything else as 403. */
 		if (st == 500 && c->rm != NULL)
@@ -754,9 +870,9 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	if (c->rm != NULL)
 		METRIC_ADD(c->rm->open, 1);
 	c->state = ST_OPEN;
-	c->next_ping = c->loop->now + c->lim->ping_period_ms;
-	if (c->lim->max_connection_lifetime_ms > 0) {
-		uint64_t life = c->lim->max_connection_lifetime_ms;
+	c->next_ping = c->loop->now + conn_lim(c)->ping_period_ms;
+	if (conn_lim(c)->max_connection_lifetime_ms > 0) {
+		uint64_t life = conn_lim(c)->max_connection_lifetime_ms;
 		uint64_t jitter = life * CONFIG_LIFETIME_JITTER_PERCENT / 100;
 
 		/* Within [life - jitter, life]: see CONFIG_LIFETIME_JITTER_PERCENT. */
@@ -765,7 +881,7 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	}
 	log_info("conn=%llu peer=%s event=open route=%s subprotocol=%s",
 	    (unsigned long long)c->id, c->peer, cr->path,
-	    c->subprotocol != NULL ? c->subprotocol : "-");
+	    wsr_conn_subprotocol(c) != NULL ? wsr_conn_subprotocol(c) : "-");
 	if (conn_write(c, resp, n) == -1)
 		return;
 	conn_schedule(c);
@@ -810,8 +926,8 @@ conn_devconsole(struct wsr_conn *c, const struct hs_request *req, int status)
 	iov[0].iov_base = head;
 	iov[0].iov_len = n;
 	iov[1].iov_base = (void *)devconsole_body(&iov[1].iov_len);
-	free(c->head);
-	c->head = NULL;
+	free(c->in);
+	c->in = NULL;
 	c->end_reason = "dev console page served";
 	if (conn_writev(c, iov, head_only ? 1 : 2) == -1)
 		return true;
@@ -823,7 +939,8 @@ static void
 conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 {
 	struct hs_request	 req;
-	char			*head, *grown;
+	struct inbuf		*grown;
+	char			*head;
 	size_t			 len;
 	ssize_t			 end;
 	int			 status;
@@ -834,20 +951,20 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 		return;
 	}
 	/* A TLS ClientHello on a plain listener will never end a head: say so now. */
-	if (c->head == NULL && n > 0 && buf[0] == 0x16) {
+	if (c->in == NULL && n > 0 && buf[0] == 0x16) {
 		conn_reject(c, 400, "TLS handshake on a plain-text listener");
 		return;
 	}
-	if (c->head != NULL) {
-		if ((grown = realloc(c->head, c->head_len + n)) == NULL) {
+	if (c->in != NULL) {
+		if ((grown = realloc(c->in, sizeof(*grown) + c->in->len + n)) == NULL) {
 			conn_destroy(c, "out of memory");
 			return;
 		}
-		memcpy(grown + c->head_len, buf, n);
-		c->head = grown;
-		c->head_len += n;
-		head = c->head;
-		len = c->head_len;
+		memcpy(grown->data + grown->len, buf, n);
+		c->in = grown;
+		c->in->len += n;
+		head = (char *)c->in->data;
+		len = c->in->len;
 	} else {
 		head = (char *)buf;
 		len = n;
@@ -858,14 +975,14 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 		return;
 	}
 	if (end == 0) {
-		if (c->head == NULL) {
+		if (c->in == NULL) {
 			/* The head spans reads: keep it (at most 8 KiB + one read). */
-			if ((c->head = malloc(n)) == NULL) {
+			if ((c->in = malloc(sizeof(*c->in) + n)) == NULL) {
 				conn_destroy(c, "out of memory");
 				return;
 			}
-			memcpy(c->head, buf, n);
-			c->head_len = n;
+			memcpy(c->in->data, buf, n);
+			c->in->len = n;
 		}
 		return;
 	}
@@ -874,13 +991,14 @@ conn_handshake_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 			conn_reject(c, status, req.error);
 		return;
 	}
-	c->req = &req;
+	c->loop->req = &req;
+	c->loop->req_conn = c;
 	conn_upgrade(c, &req, (uint8_t *)head + end, len - end);
-	c->req = NULL;
-	if (c->head != NULL && !c->dead) {
-		free(c->head);
-		c->head = NULL;
-		c->head_len = 0;
+	c->loop->req = NULL;
+	c->loop->req_conn = NULL;
+	if (c->in != NULL && !c->dead) {
+		free(c->in);
+		c->in = NULL;
 	}
 }
 
@@ -944,7 +1062,7 @@ conn_pong(struct wsr_conn *c, const struct ws_event *ev)
 		return;
 	for (i = 0; i < 8; i++)
 		sent = (sent << 8) | p[i];
-	if (sent != c->next_ping - c->lim->ping_period_ms || sent > c->loop->now)
+	if (sent != c->next_ping - conn_lim(c)->ping_period_ms || sent > c->loop->now)
 		return;
 	c->ping_out = false;
 	metrics_rtt_observe(c->rm, c->loop->now - sent);
@@ -960,9 +1078,10 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 	size_t			 off = 0;
 
 	l->batch_conn = c;
-	l->niov = l->nhdr = 0;
+	l->niov = 0;
+	l->nstage = 0;
 	while (c->state == ST_OPEN && !c->dead &&
-	    (t = ws_parser_next(&c->parser, &c->wsl, buf, len, &off, &ev)) != WS_EV_NONE) {
+	    (t = ws_parser_next(&c->parser, &r->wsl, buf, len, &off, &ev)) != WS_EV_NONE) {
 		switch (t) {
 		case WS_EV_MESSAGE:
 			c->msgs_in++;
@@ -999,7 +1118,8 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 	if (!c->dead)
 		conn_flush(c);
 	l->batch_conn = NULL;
-	l->niov = l->nhdr = 0;
+	l->niov = 0;
+	l->nstage = 0;
 	/*
 	 * A message (or frame) left unfinished starts the assembly deadline; any
 	 * byte resets the idle timeout, so without it a peer trickling one
@@ -1010,7 +1130,7 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 			c->msg_started = 0;
 		else if (c->msg_started == 0) {
 			c->msg_started = l->now;
-			if (c->lim->message_timeout_ms > 0)
+			if (conn_lim(c)->message_timeout_ms > 0)
 				conn_schedule(c);
 		}
 	}
@@ -1044,11 +1164,11 @@ conn_on_writable(struct wsr_conn *c)
 	}
 	while (out_pending(c) > 0) {
 		if (c->ssl != NULL) {
-			iov.iov_base = c->out + c->out_off;
+			iov.iov_base = c->out->data + c->out->off;
 			iov.iov_len = out_pending(c);
 			n = conn_tls_writev(c, &iov, 1);
 		} else
-			n = send(c->fd, c->out + c->out_off, out_pending(c),
+			n = send(c->fd, c->out->data + c->out->off, out_pending(c),
 			    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -1056,7 +1176,7 @@ conn_on_writable(struct wsr_conn *c)
 			conn_destroy(c, "peer reset");
 			return;
 		}
-		c->out_off += n;
+		c->out->off += n;
 		c->bytes_out += n;
 		if (c->rm != NULL)
 			METRIC_ADD(c->rm->bytes_out, (uint64_t)n);
@@ -1188,14 +1308,19 @@ conn_pp_readable(struct wsr_conn *c)
 	struct sockaddr_in6	 sin6;
 	enum pp_status		 st;
 	char			 direct[sizeof(c->peer)];
+	struct inbuf		*pp;
 	ssize_t			 n;
 	size_t			 take;
 
-	if (c->pp_buf == NULL && (c->pp_buf = malloc(PP_MAX)) == NULL) {
-		conn_destroy(c, "out of memory");
-		return;
+	if (c->in == NULL) {
+		if ((c->in = malloc(sizeof(*c->in) + PP_MAX)) == NULL) {
+			conn_destroy(c, "out of memory");
+			return;
+		}
+		c->in->len = 0;
 	}
-	n = recv(c->fd, c->pp_buf + c->pp_len, PP_MAX - c->pp_len, MSG_PEEK);
+	pp = c->in;
+	n = recv(c->fd, pp->data + pp->len, PP_MAX - pp->len, MSG_PEEK);
 	if (n == 0) {
 		conn_destroy(c, "peer closed before the PROXY header");
 		return;
@@ -1205,19 +1330,19 @@ conn_pp_readable(struct wsr_conn *c)
 			conn_destroy(c, errno == ECONNRESET ? "peer reset" : "read error");
 		return;
 	}
-	st = pp_parse(c->pp_buf, c->pp_len + (size_t)n, &pr);
+	st = pp_parse(pp->data, pp->len + (size_t)n, &pr);
 	if (st == PP_ERROR) {
 		log_info("conn=%llu peer=%s event=proxy_protocol_error reason=\"%s\"",
 		    (unsigned long long)c->id, c->peer, pr.error);
 		conn_destroy(c, "bad PROXY protocol header");
 		return;
 	}
-	take = st == PP_OK ? pr.len - c->pp_len : (size_t)n;
-	if (recv(c->fd, c->pp_buf + c->pp_len, take, 0) != (ssize_t)take) {
+	take = st == PP_OK ? pr.len - pp->len : (size_t)n;
+	if (recv(c->fd, pp->data + pp->len, take, 0) != (ssize_t)take) {
 		conn_destroy(c, "read error");
 		return;
 	}
-	c->pp_len += take;
+	pp->len += take;
 	c->bytes_in += take;
 	if (st == PP_NEED_MORE)
 		return;
@@ -1237,15 +1362,13 @@ conn_pp_readable(struct wsr_conn *c)
 			format_peer(c->peer, sizeof(c->peer), (struct sockaddr *)&sin6);
 		}
 		/* Forwarded headers are now trusted only if the client is a proxy. */
-		c->peer_family = (uint8_t)pr.family;
-		memcpy(c->peer_addr, pr.src, sizeof(c->peer_addr));
 		log_info("conn=%llu peer=%s event=proxy_protocol version=%d proxy=%s",
 		    (unsigned long long)c->id, c->peer, pr.version, direct);
 	} else
 		log_debug("conn=%llu peer=%s event=proxy_protocol version=%d command=local",
 		    (unsigned long long)c->id, c->peer, pr.version);
-	free(c->pp_buf);
-	c->pp_buf = NULL;
+	free(c->in);
+	c->in = NULL;
 	c->pp_pending = false;
 	conn_schedule(c);
 }
@@ -1324,7 +1447,7 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 			conn_planned_close(c);
 			break;
 		}
-		if (c->lim->timeout_ms > 0 && now >= c->last_rx + c->lim->timeout_ms) {
+		if (conn_lim(c)->timeout_ms > 0 && now >= c->last_rx + conn_lim(c)->timeout_ms) {
 			log_info("conn=%llu peer=%s event=idle_timeout",
 			    (unsigned long long)c->id, c->peer);
 			c->end_reason = "idle timeout";
@@ -1332,8 +1455,8 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 			conn_send_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
 			break;
 		}
-		if (c->lim->message_timeout_ms > 0 && c->msg_started != 0 &&
-		    now >= c->msg_started + c->lim->message_timeout_ms) {
+		if (conn_lim(c)->message_timeout_ms > 0 && c->msg_started != 0 &&
+		    now >= c->msg_started + conn_lim(c)->message_timeout_ms) {
 			log_info("conn=%llu peer=%s event=message_timeout",
 			    (unsigned long long)c->id, c->peer);
 			c->end_reason = "message not completed in time";
@@ -1341,13 +1464,13 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 			conn_send_close(c, WS_CLOSE_POLICY, "message not completed in time");
 			break;
 		}
-		if (c->lim->ping_period_ms > 0 && now >= c->next_ping) {
+		if (conn_lim(c)->ping_period_ms > 0 && now >= c->next_ping) {
 			/* The payload is our clock, handy when reading captures. */
 			for (i = 0; i < 8; i++)
 				ts[i] = (now >> (56 - 8 * i)) & 0xff;
 			conn_send_frame(c, WS_OP_PING, ts, sizeof(ts));
 			c->ping_out = true;	/* conn_pong recognises it by next_ping */
-			c->next_ping = now + c->lim->ping_period_ms;
+			c->next_ping = now + conn_lim(c)->ping_period_ms;
 		}
 		if (!c->dead)
 			conn_schedule(c);
@@ -1363,33 +1486,60 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 
 /* ---- lifetime ------------------------------------------------------------ */
 
+/*
+ * "addr:port" / "[addr]:port" without printf: it runs for every accepted
+ * connection (inet_ntop does the address, the port is five digits at most).
+ * cap is sizeof(c->peer) (56), room for any of them.
+ */
 static void
 format_peer(char *out, size_t cap, const struct sockaddr *sa)
 {
-	char	addr[INET6_ADDRSTRLEN];
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
+	const uint8_t			*a;
+	char				 port[8];
+	size_t				 n = 0, i = sizeof(port);
+	unsigned			 v = 0;
 
 	switch (sa->sa_family) {
-	case AF_INET: {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
-		snprintf(out, cap, "%s:%u", addr, ntohs(sin->sin_port));
+	case AF_INET:
+		/* By hand: glibc's inet_ntop formats IPv4 with sprintf. */
+		a = (const uint8_t *)&sin->sin_addr;
+		for (i = 0; i < 4; i++) {
+			if (a[i] >= 100)
+				out[n++] = (char)('0' + a[i] / 100);
+			if (a[i] >= 10)
+				out[n++] = (char)('0' + a[i] / 10 % 10);
+			out[n++] = (char)('0' + a[i] % 10);
+			out[n++] = '.';
+		}
+		out[--n] = '\0';
+		i = sizeof(port);
+		v = ntohs(sin->sin_port);
 		break;
-	}
-	case AF_INET6: {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
-		snprintf(out, cap, "[%s]:%u", addr, ntohs(sin6->sin6_port));
+	case AF_INET6:
+		out[0] = '[';
+		if (inet_ntop(AF_INET6, &sin6->sin6_addr, out + 1, cap - 1) == NULL)
+			break;
+		n = strlen(out);
+		out[n++] = ']';
+		v = ntohs(sin6->sin6_port);
 		break;
-	}
 	case AF_UNIX:
 		snprintf(out, cap, "unix");
-		break;
-	default:
-		snprintf(out, cap, "unknown");
-		break;
+		return;
 	}
+	if (n == 0 || n + sizeof(port) > cap) {
+		snprintf(out, cap, "unknown");
+		return;
+	}
+	do {
+		port[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	out[n++] = ':';
+	memcpy(out + n, port + i, sizeof(port) - i);
+	out[n + sizeof(port) - i] = '\0';
 }
 
 void
@@ -1424,13 +1574,6 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 	c->close_code = WS_CLOSE_ABNORMAL;
 	ws_parser_init(&c->parser);
 	format_peer(c->peer, sizeof(c->peer), sa);
-	if (sa->sa_family == AF_INET) {
-		c->peer_family = AF_INET;
-		memcpy(c->peer_addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		c->peer_family = AF_INET6;
-		memcpy(c->peer_addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
 	c->next = l->conns;
 	c->pprev = &l->conns;
 	if (l->conns != NULL)
@@ -1441,8 +1584,7 @@ conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 
 	if (opts & CONN_PROXY) {
 		/* Only a trusted proxy may tell us who the client is. */
-		if (c->peer_family == 0 || !config_cidr_match(l->routes->cfg->trusted_proxies,
-		    l->routes->cfg->ntrusted_proxies, c->peer_family, c->peer_addr)) {
+		if (!conn_trusted_sa(l, sa)) {
 			log_info("conn=%llu peer=%s event=rejected reason=\"PROXY protocol "
 			    "listener, peer not in trusted_proxies\"", (unsigned long long)c->id,
 			    c->peer);
@@ -1500,12 +1642,12 @@ conn_access_log(const struct wsr_conn *c)
 		r.path = r.route;
 		r.path_len = strlen(r.route);
 		r.close_code = c->close_code;
-	} else if (c->req_path != NULL) {
-		r.path = c->req_path;
-		r.path_len = strlen(c->req_path);
+	} else if (c->path_kept) {
+		r.path = c->reqdata;
+		r.path_len = strlen(c->reqdata);
 	}
-	r.query = c->opened ? c->query : NULL;
-	r.subprotocol = c->opened ? c->subprotocol : NULL;
+	r.query = c->opened ? wsr_conn_query(c) : NULL;
+	r.subprotocol = c->opened ? wsr_conn_subprotocol(c) : NULL;
 	r.duration_ms = c->loop->now - c->accepted_at;
 	r.bytes_in = c->bytes_in;
 	r.bytes_out = c->bytes_out;
@@ -1522,6 +1664,7 @@ conn_release(struct wsr_conn *c)
 	struct loop	*l = c->loop;
 
 	/* Before on_close: from then on a late wsr_handle_send gets -1. */
+	c->releasing = true;
 	if (c->has_handle)
 		handle_unregister(c->id);
 	if (c->ssl != NULL && !c->tls_done)
@@ -1561,7 +1704,8 @@ conn_release(struct wsr_conn *c)
 		route_table_unref(c->route->table, handler_destroy_instance);
 	if (l->batch_conn == c) {
 		l->batch_conn = NULL;
-		l->niov = l->nhdr = 0;
+		l->niov = 0;
+		l->nstage = 0;
 	}
 	timer_cancel(&l->wheel, &c->tm);
 	/* Always: a deferred release may have made ev active (conn_api_leave). */
@@ -1570,11 +1714,8 @@ conn_release(struct wsr_conn *c)
 	close(c->fd);
 	ws_parser_free(&c->parser);
 	out_release(c);
-	free(c->head);
-	free(c->pp_buf);
-	free(c->query);
-	free(c->hdrs);
-	free(c->req_path);
+	free(c->in);
+	free(c->reqdata);
 	*c->pprev = c->next;
 	if (c->next != NULL)
 		c->next->pprev = c->pprev;
@@ -1742,7 +1883,7 @@ wsr_conn_path(const struct wsr_conn *c)
 const char *
 wsr_conn_query(const struct wsr_conn *c)
 {
-	return c->query;
+	return c->has_query ? c->reqdata : NULL;
 }
 
 const char *
@@ -1754,14 +1895,14 @@ wsr_conn_peer(const struct wsr_conn *c)
 const char *
 wsr_conn_subprotocol(const struct wsr_conn *c)
 {
-	return c->subprotocol;
+	return c->subprotocol != 0 ? c->route->conf->subprotocols[c->subprotocol - 1] : NULL;
 }
 
 size_t
 conn_headers(const struct wsr_conn *c, const char **block)
 {
-	*block = c->hdrs;
-	return c->hdrs != NULL ? c->nhdrs : 0;
+	*block = conn_hdrs(c);
+	return c->nhdrs;
 }
 
 const char *
@@ -1770,9 +1911,9 @@ wsr_conn_header(const struct wsr_conn *c, const char *name)
 	const char	*p;
 	size_t		 i;
 
-	if (c == NULL || name == NULL || c->hdrs == NULL)
+	if (c == NULL || name == NULL || conn_hdrs(c) == NULL)
 		return NULL;
-	for (i = 0, p = c->hdrs; i < c->nhdrs; i++) {
+	for (i = 0, p = conn_hdrs(c); i < c->nhdrs; i++) {
 		if (strcasecmp(p, name) == 0)
 			return p + strlen(p) + 1;
 		p += strlen(p) + 1;
@@ -1788,9 +1929,25 @@ wsr_conn_id(const struct wsr_conn *c)
 }
 
 wsr_handle_t
-wsr_conn_handle(const struct wsr_conn *c)
+wsr_conn_handle(const struct wsr_conn *cc)
 {
-	return c != NULL ? c->id : 0;
+	struct wsr_conn	*c = (struct wsr_conn *)cc;	/* registering shows nowhere */
+
+	if (c == NULL)
+		return 0;
+	/*
+	 * Registered on first use rather than for every connection: the table
+	 * entry (32-64 B with its load factor) is idle memory an echo or
+	 * broadcast connection never needs. A plugin can only hand a handle to
+	 * a thread after this returned it, so nothing is missed. Once release
+	 * has begun the handle is dead and stays unregistered.
+	 */
+	if (!c->has_handle && !c->releasing) {
+		if (handle_register(c->id, c) == -1)
+			return 0;	/* every wsr_handle_* call refuses 0 */
+		c->has_handle = true;
+	}
+	return c->id;
 }
 
 void *

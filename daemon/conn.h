@@ -24,6 +24,13 @@
 
 #define LOOP_READ_BUF	(64 * 1024)
 #define LOOP_BATCH_IOV	64
+/*
+ * The batch's own bytes: every frame header, and small payloads copied
+ * whole, so that a read's worth of small replies leaves as one contiguous
+ * iovec (the kernel pays per iovec segment; a 34-byte copy costs less).
+ */
+#define LOOP_STAGE	16384
+#define LOOP_STAGE_COPY	512	/* payloads up to this are copied, larger ones referenced */
 
 struct wsr_conn;
 struct route_table;
@@ -50,12 +57,16 @@ struct loop {
 	void			(*on_drained)(struct loop *);
 	struct metrics		 metrics;	/* this loop's counters (metrics.h) */
 
+	/* the request being upgraded (conn_upgrade), for conn_reject's access log */
+	const struct hs_request	*req;
+	struct wsr_conn		*req_conn;
+
 	/* the write batch of the connection being read (see conn_send) */
 	struct wsr_conn	*batch_conn;
 	struct iovec		 iov[LOOP_BATCH_IOV];
-	uint8_t			 hdrs[LOOP_BATCH_IOV / 2][WS_MAX_HEADER];
 	int			 niov;
-	int			 nhdr;
+	size_t			 nstage;	/* bytes of stage in use */
+	uint8_t			 stage[LOOP_STAGE];
 
 	/* workers > 1 (worker.c); with one loop: dispatch NULL, the rest unused */
 	void			(*dispatch)(struct loop *, int, const struct sockaddr *,

@@ -16,6 +16,15 @@
 
 #define MSG_MIN_ALLOC	1024
 
+static uint8_t	mask_run(uint8_t *, size_t, uint32_t);
+
+static inline size_t
+msg_len(const struct ws_parser *p)
+{
+	return p->msg != NULL ? p->msg->len : 0;
+}
+static uint32_t	mask_key(const uint8_t[4], uint64_t);
+
 void
 ws_parser_init(struct ws_parser *p)
 {
@@ -117,7 +126,7 @@ header_accept(struct ws_parser *p, const struct ws_limits *lim, const uint8_t *h
 		if (len > lim->max_frame_size)
 			return fail(p, ev, WS_CLOSE_TOO_BIG, "frame larger than max_frame_size");
 		if (len > lim->max_message_size ||
-		    p->msg_len > lim->max_message_size - len)
+		    msg_len(p) > lim->max_message_size - len)
 			return fail(p, ev, WS_CLOSE_TOO_BIG, "message larger than max_message_size");
 		if (p->opcode != WS_OP_CONT) {
 			p->msg_opcode = p->opcode;
@@ -175,21 +184,23 @@ read_header(struct ws_parser *p, const struct ws_limits *lim, const uint8_t *buf
 static bool
 msg_reserve(struct ws_parser *p, const struct ws_limits *lim, size_t want)
 {
-	size_t	 cap;
-	uint8_t	*m;
+	struct ws_msgbuf	*m;
+	size_t			 cap, have = p->msg != NULL ? p->msg->cap : 0;
 
-	if (want <= p->msg_cap)
+	if (want <= have)
 		return true;
 	/* Doubling keeps a partial message within 2x its payload bytes. */
-	cap = p->msg_cap ? p->msg_cap * 2 : MSG_MIN_ALLOC;
+	cap = have ? have * 2 : MSG_MIN_ALLOC;
 	if (cap < want)
 		cap = want;
 	if (cap > lim->max_message_size && want <= lim->max_message_size)
 		cap = lim->max_message_size;
-	if ((m = realloc(p->msg, cap)) == NULL)
+	if ((m = realloc(p->msg, sizeof(*m) + cap)) == NULL)
 		return false;
+	if (p->msg == NULL)
+		m->len = 0;
+	m->cap = cap;
 	p->msg = m;
-	p->msg_cap = cap;
 	return true;
 }
 
@@ -198,7 +209,6 @@ msg_release(struct ws_parser *p)
 {
 	free(p->msg);
 	p->msg = NULL;
-	p->msg_len = p->msg_cap = 0;
 	p->msg_opcode = 0;
 }
 
@@ -238,17 +248,65 @@ control_event(struct ws_parser *p, const uint8_t *data, size_t n, struct ws_even
 	return ev->type;
 }
 
+/*
+ * The common case on a busy connection, in one step: an idle parser and a
+ * whole masked final text or binary frame with a 7- or 16-bit length in
+ * buf. Returns false, having consumed nothing, for anything else (which the
+ * general path below then handles). The checks are header_accept's for
+ * exactly these frames: opcode, FIN, RSV, mask bit, both size limits.
+ */
+static bool
+parse_whole(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf, size_t len,
+    size_t *off, struct ws_event *ev)
+{
+	const uint8_t	*h = buf + *off;
+	size_t		 avail = len - *off, hl = 6;
+	uint64_t	 n = h[1] & 0x7f;
+	uint32_t	 key;
+	uint8_t		*data;
+
+	if ((h[0] != 0x81 && h[0] != 0x82) || !(h[1] & 0x80))
+		return false;
+	if (n == 126) {
+		if (avail < 8)
+			return false;
+		n = (uint64_t)h[2] << 8 | h[3];
+		hl = 8;
+	} else if (n == 127)
+		return false;
+	if (avail - hl < n || n > lim->max_frame_size || n > lim->max_message_size)
+		return false;
+	memcpy(&key, h + hl - 4, 4);
+	data = buf + *off + hl;
+	*off += hl + n;
+	/* ASCII (no top bit anywhere) is valid UTF-8: the text check is skipped. */
+	if (mask_run(data, n, key) && h[0] == 0x81 &&
+	    utf8_feed(UTF8_ACCEPT, data, n, NULL) != UTF8_ACCEPT) {
+		memset(ev, 0, sizeof(*ev));
+		fail(p, ev, WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
+		return true;
+	}
+	ev->type = WS_EV_MESSAGE;
+	ev->opcode = h[0] & 0x0f;
+	ev->data = data;
+	ev->len = n;
+	ev->code = 0;
+	ev->error = NULL;
+	return true;
+}
+
 enum ws_event_type
 ws_parser_next(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
     size_t len, size_t *off, struct ws_event *ev)
 {
 	size_t		avail, chunk;
 	size_t		bad;
-	uint8_t		st;
+	uint8_t		st, nonascii;
 
-	memset(ev, 0, sizeof(*ev));
-	if (p->failed)
+	if (p->failed) {
+		memset(ev, 0, sizeof(*ev));
 		return fail(p, ev, WS_CLOSE_PROTOCOL, "input after a protocol error");
+	}
 	/* What the previous event handed out from our own buffers is done with. */
 	if (p->ctl != NULL && !p->in_payload) {
 		free(p->ctl);
@@ -257,6 +315,10 @@ ws_parser_next(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
 	}
 	if (p->msg_opcode == 0 && p->msg != NULL)
 		msg_release(p);
+	if (!p->in_payload && p->hdr_len == 0 && p->msg_opcode == 0 && lim->expect_masked &&
+	    len - *off >= 6 && parse_whole(p, lim, buf, len, off, ev))
+		return ev->type;
+	memset(ev, 0, sizeof(*ev));
 
 	for (;;) {
 		if (!p->in_payload) {
@@ -297,12 +359,11 @@ ws_parser_next(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
 		}
 
 		/* Fast path: a whole unfragmented message already in buf. */
-		if (p->fin && p->msg_len == 0 && p->payload_off == 0 &&
+		if (p->fin && msg_len(p) == 0 && p->payload_off == 0 &&
 		    avail >= p->remaining) {
 			chunk = p->remaining;
-			if (p->masked)
-				ws_mask(buf + *off, chunk, p->mask, 0);
-			if (p->msg_opcode == WS_OP_TEXT &&
+			nonascii = p->masked ? mask_run(buf + *off, chunk, mask_key(p->mask, 0)) : 1;
+			if (p->msg_opcode == WS_OP_TEXT && nonascii &&
 			    utf8_feed(UTF8_ACCEPT, buf + *off, chunk, NULL) != UTF8_ACCEPT)
 				return fail(p, ev, WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
 			ev->type = WS_EV_MESSAGE;
@@ -318,19 +379,20 @@ ws_parser_next(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
 		/* Slow path: copy what is here into the message buffer. */
 		chunk = avail < p->remaining ? avail : p->remaining;
 		if (chunk > 0) {
-			if (p->masked)
-				ws_mask(buf + *off, chunk, p->mask, p->payload_off);
-			if (p->msg_opcode == WS_OP_TEXT) {
+			nonascii = p->masked ? mask_run(buf + *off, chunk,
+			    mask_key(p->mask, p->payload_off)) : 1;
+			/* All-ASCII input leaves ACCEPT as it is; inside a sequence it is an error. */
+			if (p->msg_opcode == WS_OP_TEXT && (nonascii || p->utf8 != UTF8_ACCEPT)) {
 				/* Fail fast: refuse at the first bad byte, not at FIN. */
 				st = utf8_feed(p->utf8, buf + *off, chunk, &bad);
 				if (st == UTF8_REJECT)
 					return fail(p, ev, WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
 				p->utf8 = st;
 			}
-			if (!msg_reserve(p, lim, p->msg_len + chunk))
+			if (!msg_reserve(p, lim, msg_len(p) + chunk))
 				return fail(p, ev, WS_CLOSE_INTERNAL, "out of memory");
-			memcpy(p->msg + p->msg_len, buf + *off, chunk);
-			p->msg_len += chunk;
+			memcpy(p->msg->data + p->msg->len, buf + *off, chunk);
+			p->msg->len += chunk;
 			p->payload_off += chunk;
 			p->remaining -= chunk;
 			*off += chunk;
@@ -344,8 +406,8 @@ ws_parser_next(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
 			return fail(p, ev, WS_CLOSE_INVALID_DATA, "text message ends inside a UTF-8 sequence");
 		ev->type = WS_EV_MESSAGE;
 		ev->opcode = p->msg_opcode;
-		ev->data = p->msg;
-		ev->len = p->msg_len;
+		ev->data = p->msg != NULL ? p->msg->data : NULL;
+		ev->len = msg_len(p);
 		/* Released at the next call, once the caller is done with it. */
 		p->msg_opcode = 0;
 		return WS_EV_MESSAGE;
@@ -380,26 +442,73 @@ ws_frame_header(uint8_t *out, bool fin, uint8_t opcode, uint64_t len, const uint
 	return n;
 }
 
-void
-ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off)
-{
-	uint8_t		m[4];
-	uint32_t	m32;
-	uint64_t	m64, w;
-	size_t		i;
+/*
+ * Sixteen bytes at a time through GCC's generic vectors (SSE2 on x86-64,
+ * NEON on arm64, pairs of words elsewhere); memcpy does the unaligned loads.
+ */
+typedef uint64_t v2u64 __attribute__((vector_size(16)));
 
-	for (i = 0; i < 4; i++)
-		m[i] = mask[(off + i) & 3];
-	memcpy(&m32, m, 4);
-	m64 = (uint64_t)m32 << 32 | m32;
-	/* Eight bytes at a time; a multiple of 4 keeps the key in phase. */
-	for (i = 0; i + 8 <= n; i += 8) {
+#define HIGH_BITS	0x8080808080808080ULL
+
+/*
+ * XORs p[0..n) with the key (already rotated to p's phase) and returns the
+ * OR of every unmasked byte's top bit: 0 means the bytes are all ASCII, so
+ * a text payload needs no UTF-8 pass. One sweep over the payload, not two.
+ */
+static uint8_t
+mask_run(uint8_t *p, size_t n, uint32_t m32)
+{
+	uint64_t	m64 = (uint64_t)m32 << 32 | m32, w, hi = 0;
+	v2u64		m128 = { m64, m64 }, a, b, acc = { 0, 0 };
+	size_t		i = 0;
+	uint8_t		m[4];
+
+	/* A multiple of 4 keeps the key in phase. */
+	for (; i + 32 <= n; i += 32) {
+		memcpy(&a, p + i, 16);
+		memcpy(&b, p + i + 16, 16);
+		a ^= m128;
+		b ^= m128;
+		memcpy(p + i, &a, 16);
+		memcpy(p + i + 16, &b, 16);
+		acc |= a | b;
+	}
+	hi = acc[0] | acc[1];
+	for (; i + 8 <= n; i += 8) {
 		memcpy(&w, p + i, 8);
 		w ^= m64;
 		memcpy(p + i, &w, 8);
+		hi |= w;
 	}
-	for (; i < n; i++)
+	memcpy(m, &m32, 4);
+	for (; i < n; i++) {
 		p[i] ^= m[i & 3];
+		hi |= p[i];
+	}
+	return (hi & HIGH_BITS) != 0;
+}
+
+static uint32_t
+mask_key(const uint8_t mask[4], uint64_t off)
+{
+	uint8_t		m[4];
+	uint32_t	m32;
+	size_t		i;
+
+	if ((off & 3) == 0)
+		memcpy(&m32, mask, 4);
+	else {
+		for (i = 0; i < 4; i++)
+			m[i] = mask[(off + i) & 3];
+		memcpy(&m32, m, 4);
+	}
+	return m32;
+}
+
+void
+ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off)
+{
+	(void)mask_run(p, n, mask_key(mask, off));
 }
 
 bool

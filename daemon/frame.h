@@ -51,26 +51,31 @@ struct ws_limits {
 
 struct ws_parser {
 	/* the frame being read */
+	/* (the byte-sized fields first, together: one per connection, 64 B) */
 	uint8_t		 hdr[WS_MAX_HEADER];
 	uint8_t		 hdr_len;		/* bytes of hdr collected so far */
-	uint8_t		 hdr_need;		/* header size once known, else 0 */
 	bool		 in_payload;
 	uint8_t		 opcode;
 	bool		 fin;
 	bool		 masked;
+	uint8_t		 msg_opcode;		/* TEXT/BINARY while a message is open, else 0 */
+	uint8_t		 utf8;			/* validator state for text */
+	uint8_t		 ctl_len;		/* of ctl */
+	bool		 failed;		/* sticky after WS_EV_ERROR */
 	uint8_t		 mask[4];
 	uint64_t	 remaining;		/* payload bytes still to come */
 	uint64_t	 payload_off;		/* payload bytes seen (mask phase) */
-	/* the data message being assembled */
-	uint8_t		 msg_opcode;		/* TEXT/BINARY while a message is open, else 0 */
-	uint8_t		 utf8;			/* validator state for text */
-	uint8_t		*msg;
-	size_t		 msg_len;
-	size_t		 msg_cap;
+	/* the data message being assembled, NULL unless it spans frames or calls */
+	struct ws_msgbuf *msg;
 	/* a control frame split across calls (rare) */
 	uint8_t		*ctl;
-	uint8_t		 ctl_len;
-	bool		 failed;		/* sticky after WS_EV_ERROR */
+};
+
+/* Length and capacity travel with the bytes: an idle parser pays one pointer. */
+struct ws_msgbuf {
+	size_t		 len;
+	size_t		 cap;
+	uint8_t		 data[];
 };
 
 enum ws_event_type {

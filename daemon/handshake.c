@@ -17,11 +17,14 @@
  * endings (RFC 9112 §2.2), which hand-typed test clients send.
  *
  * Every string in a struct hs_request points into the caller's buffer.
- * The only library used is libcrypto (SHA-1 and base64 encoding).
+ * The only library used is libcrypto (SHA-1 and base64 encoding); the SHA-1
+ * context is kept per thread (see hs_accept_key), the only state here.
  */
 
 #include <sys/types.h>
 
+#include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -216,11 +219,13 @@ static size_t
 header_count(const struct hs_request *req, const char *name,
     const struct hs_header **first)
 {
-	size_t	i, n = 0;
+	size_t	i, n = 0, len = strlen(name);
 
 	*first = NULL;
+	/* Length first: most names differ in it, and it costs one compare. */
 	for (i = 0; i < req->nheaders; i++) {
-		if (!http_str_caseeq(req->headers[i].name, name))
+		if (req->headers[i].name.len != len ||
+		    !http_str_caseeq(req->headers[i].name, name))
 			continue;
 		if (n++ == 0)
 			*first = &req->headers[i];
@@ -237,10 +242,11 @@ static int
 list_has(const struct hs_request *req, const char *name, const char *token)
 {
 	struct hs_str	elem;
-	size_t		i, pos;
+	size_t		i, pos, len = strlen(name);
 
 	for (i = 0; i < req->nheaders; i++) {
-		if (!http_str_caseeq(req->headers[i].name, name))
+		if (req->headers[i].name.len != len ||
+		    !http_str_caseeq(req->headers[i].name, name))
 			continue;
 		pos = 0;
 		while (http_list_next(req->headers[i].value, &pos, &elem)) {
@@ -392,7 +398,14 @@ check_upgrade(struct hs_request *req)
 int
 hs_request_parse(const char *buf, size_t head_len, struct hs_request *req)
 {
-	memset(req, 0, sizeof *req);
+	/*
+	 * Everything but the header array, which is 2 KiB: parse_head fills
+	 * headers[0..nheaders) and nothing reads past that.
+	 */
+	memset(req, 0, offsetof(struct hs_request, headers));
+	req->nheaders = 0;
+	req->status = 0;
+	req->error = NULL;
 	if (parse_head(buf, head_len, req) != 0)
 		return req->status;
 	/* RFC 6455 §4.1: the method is GET; RFC 9110 §15.5.6 says 405. */
@@ -412,27 +425,68 @@ hs_request_header(const struct hs_request *req, const char *name)
 	return h;
 }
 
+/*
+ * SHA-1 through libcrypto without its per-call costs: EVP_sha1() makes
+ * OpenSSL 3 look the algorithm up (locks, hash tables) on every init, and
+ * a fresh EVP_MD_CTX is a malloc and a free. So the algorithm is fetched
+ * once per process and each thread (event loop) keeps one context, freed
+ * when the thread exits.
+ */
+static pthread_once_t	 sha1_once = PTHREAD_ONCE_INIT;
+static EVP_MD		*sha1_md;
+static pthread_key_t	 sha1_key;
+static _Thread_local EVP_MD_CTX *sha1_ctx;
+
+static void
+sha1_ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void
+sha1_init(void)
+{
+	sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+	if (pthread_key_create(&sha1_key, sha1_ctx_free) != 0 && sha1_md != NULL) {
+		EVP_MD_free(sha1_md);
+		sha1_md = NULL;
+	}
+}
+
+int
+hs_init(void)
+{
+	return pthread_once(&sha1_once, sha1_init) == 0 && sha1_md != NULL ? 0 : -1;
+}
+
 void
 hs_accept_key(const char *key, size_t key_len, char out[HS_ACCEPT_LEN + 1])
 {
 	unsigned char	 md[EVP_MAX_MD_SIZE];
 	unsigned int	 mdlen = 0;
-	EVP_MD_CTX	*ctx;
 	int		 ok;
 
 	/*
 	 * Two updates rather than one buffer: key_len is the caller's, so
-	 * no fixed buffer holds key + GUID. libcrypto allocates the context;
-	 * if that fails the answer is "" and hs_build_101 refuses it.
+	 * no fixed buffer holds key + GUID. If libcrypto fails (out of
+	 * memory) the answer is "" and hs_build_101 refuses it.
 	 */
 	out[0] = '\0';
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
+	if (pthread_once(&sha1_once, sha1_init) != 0 || sha1_md == NULL)
 		return;
-	ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) &&
-	    EVP_DigestUpdate(ctx, key, key_len) &&
-	    EVP_DigestUpdate(ctx, WS_GUID, sizeof WS_GUID - 1) &&
-	    EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
+	if (sha1_ctx == NULL) {
+		if ((sha1_ctx = EVP_MD_CTX_new()) == NULL)
+			return;
+		if (pthread_setspecific(sha1_key, sha1_ctx) != 0) {
+			EVP_MD_CTX_free(sha1_ctx);
+			sha1_ctx = NULL;
+			return;
+		}
+	}
+	ok = EVP_DigestInit_ex2(sha1_ctx, sha1_md, NULL) &&
+	    EVP_DigestUpdate(sha1_ctx, key, key_len) &&
+	    EVP_DigestUpdate(sha1_ctx, WS_GUID, sizeof WS_GUID - 1) &&
+	    EVP_DigestFinal_ex(sha1_ctx, md, &mdlen);
 	if (ok && mdlen == 20)
 		EVP_EncodeBlock((unsigned char *)out, md, mdlen);
 }

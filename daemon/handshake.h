@@ -1,7 +1,8 @@
 /*
  * handshake.h — PURE. The HTTP/1.1 side of RFC 6455 §4: find the end of a
  * request head, parse and validate an upgrade request, build the 101 answer
- * or an HTTP error answer. No I/O, no allocation: every string in a parsed
+ * or an HTTP error answer. No I/O, no allocation (but for one SHA-1 context
+ * per thread, see hs_accept_key): every string in a parsed
  * request points into the caller's buffer, which must outlive the request.
  */
 #ifndef WSR_HANDSHAKE_H
@@ -31,7 +32,7 @@ struct hs_request {
 	struct hs_str	 key;		/* Sec-WebSocket-Key */
 	struct hs_str	 origin;	/* Origin, p == NULL when absent */
 	struct hs_str	 protocols;	/* Sec-WebSocket-Protocol (first occurrence) */
-	struct hs_header headers[HS_MAX_HEADERS];
+	struct hs_header headers[HS_MAX_HEADERS]; /* [nheaders..] are not cleared */
 	size_t		 nheaders;
 	int		 status;	/* 0 when valid, else the HTTP status to answer */
 	const char	*error;		/* short static reason when status != 0 */
@@ -73,6 +74,13 @@ const struct hs_header *hs_request_header(const struct hs_request *req, const ch
  * out is "" if libcrypto fails (out of memory); hs_build_101 refuses that.
  */
 void	 hs_accept_key(const char *key, size_t key_len, char out[HS_ACCEPT_LEN + 1]);
+
+/*
+ * Loads what hs_accept_key needs from libcrypto now (its provider tables
+ * are ~2 MiB of RSS) instead of in the first handshake. 0, or -1 if that
+ * failed (hs_accept_key would then answer "").
+ */
+int	 hs_init(void);
 
 /*
  * Picks the first subprotocol of the client's comma-separated offer (in the

@@ -7,31 +7,20 @@
 
 #include "http.h"
 
-bool
-http_is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-bool
-http_is_ctl(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
-}
-
-bool
-http_is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-int
-http_lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
+/* RFC 9110 §5.6.2: tchar = "!" / "#" / ... / "~" / DIGIT / ALPHA */
+#define T1(c)	[c] = true
+const bool http_tchar[256] = {
+	T1('!'), T1('#'), T1('$'), T1('%'), T1('&'), T1('\''), T1('*'), T1('+'), T1('-'),
+	T1('.'), T1('^'), T1('_'), T1('`'), T1('|'), T1('~'),
+	T1('0'), T1('1'), T1('2'), T1('3'), T1('4'), T1('5'), T1('6'), T1('7'), T1('8'), T1('9'),
+	T1('A'), T1('B'), T1('C'), T1('D'), T1('E'), T1('F'), T1('G'), T1('H'), T1('I'),
+	T1('J'), T1('K'), T1('L'), T1('M'), T1('N'), T1('O'), T1('P'), T1('Q'), T1('R'),
+	T1('S'), T1('T'), T1('U'), T1('V'), T1('W'), T1('X'), T1('Y'), T1('Z'),
+	T1('a'), T1('b'), T1('c'), T1('d'), T1('e'), T1('f'), T1('g'), T1('h'), T1('i'),
+	T1('j'), T1('k'), T1('l'), T1('m'), T1('n'), T1('o'), T1('p'), T1('q'), T1('r'),
+	T1('s'), T1('t'), T1('u'), T1('v'), T1('w'), T1('x'), T1('y'), T1('z'),
+};
+#undef T1
 
 bool
 http_str_eq(struct hs_str s, const char *lit)

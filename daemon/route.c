@@ -67,6 +67,9 @@ route_table_new(struct config *cfg)
 	for (i = 0; i < cfg->nroutes; i++) {
 		t->routes[i].conf = &cfg->routes[i];
 		t->routes[i].table = t;
+		t->routes[i].wsl.max_frame_size = cfg->routes[i].limits.max_frame_size;
+		t->routes[i].wsl.max_message_size = cfg->routes[i].limits.max_message_size;
+		t->routes[i].wsl.expect_masked = true;
 	}
 	t->nroutes = cfg->nroutes;
 	if (t->nroutes > 1)

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include "config.h"
+#include "frame.h"
 
 struct route {
 	const struct config_route *conf;	/* owned by the table's config */
@@ -16,6 +17,8 @@ struct route {
 	void			  *instance;	/* handler's per-route state */
 	void			  *dl;		/* plugin: dlopen handle, else NULL */
 	struct route_table	  *table;	/* back pointer for refcounting */
+	/* The frame limits of conf, once per route rather than per connection. */
+	struct ws_limits	   wsl;
 };
 
 struct route_table {

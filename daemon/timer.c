@@ -29,7 +29,7 @@ static void
 wheel_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct timer_wheel	*w = arg;
-	struct timer_entry	*e, *next;
+	struct timer_entry	*e, *list;
 	uint64_t		 now = timer_now_ms(), target = now / WHEEL_TICK_MS;
 	size_t			 slot;
 
@@ -39,14 +39,33 @@ wheel_tick(evutil_socket_t fd, short what, void *arg)
 	while (w->tick < target && w->count > 0) {
 		w->tick++;
 		slot = w->tick & (WHEEL_SLOTS - 1);
-		for (e = w->slots[slot]; e != NULL; e = next) {
-			next = e->next;
-			if (e->expires > now)
-				continue;	/* a later turn of the wheel */
-			timer_cancel(w, e);
+		/*
+		 * Detach the slot and take its entries one by one: fire may
+		 * cancel or reschedule any entry, those still on `list` too
+		 * (they unlink through pprev), and each is looked at once.
+		 */
+		list = w->slots[slot];
+		w->slots[slot] = NULL;
+		if (list != NULL)
+			list->pprev = &list;
+		while ((e = list) != NULL) {
+			w->visited++;
+			list = e->next;
+			if (list != NULL)
+				list->pprev = &list;
+			if (e->expires > now) {
+				/* A later turn of the wheel: back into the slot. */
+				e->next = w->slots[slot];
+				e->pprev = &w->slots[slot];
+				if (e->next != NULL)
+					e->next->pprev = &e->next;
+				w->slots[slot] = e;
+				continue;
+			}
+			e->next = NULL;
+			e->pprev = NULL;
+			w->count--;
 			w->fire(e, w->arg);
-			/* fire may have cancelled or rescheduled next: restart */
-			next = w->slots[slot];
 		}
 	}
 	w->tick = target;
@@ -64,6 +83,7 @@ timer_wheel_init(struct timer_wheel *w, struct event_base *base, timer_fire_cb f
 		w->slots[i] = NULL;
 	w->tick = timer_now_ms() / WHEEL_TICK_MS;
 	w->count = 0;
+	w->visited = 0;
 	w->fire = fire;
 	w->arg = arg;
 	w->ev = evtimer_new(base, wheel_tick, w);

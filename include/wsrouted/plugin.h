@@ -154,6 +154,10 @@ WSR_API void	 wsr_conn_set_data(struct wsr_conn *c, void *data);
  * still close before it goes out). -1 also when WSR_HANDLE_QUEUE_MAX bytes
  * from all threads are already waiting for the loop. Safe from any thread.
  * (wsr_send/wsr_close themselves are for the loop's callbacks only.)
+ * wsr_conn_handle is for the loop's callbacks too (it registers the handle
+ * on first use); it returns 0, which every wsr_handle_* call refuses, if the
+ * daemon is out of memory. The handle is wsr_conn_handle's value, even
+ * though it equals wsr_conn_id's.
  */
 typedef unsigned long long wsr_handle_t;
 #define WSR_HANDLE_QUEUE_MAX	(64u << 20)

@@ -223,7 +223,7 @@ run_parser_ex(struct ws_parser *p, const struct ws_limits *lim, const uint8_t *i
 				/* payloads come from the chunk or the parser's buffers */
 				e->zero_copy = ev.data >= buf && ev.data + ev.len <= buf + clen;
 				if (!e->zero_copy)
-					assert_true(ev.data == p->msg || ev.data == p->ctl ||
+					assert_true((p->msg != NULL && ev.data == p->msg->data) || ev.data == p->ctl ||
 					    (p->ctl != NULL && ev.data == p->ctl + 2));
 				e->data = malloc(ev.len);
 				assert_non_null(e->data);
@@ -315,7 +315,6 @@ check_run(const struct ws_limits *lim, const uint8_t *in, size_t n, const size_t
 		assert_int_equal(ws_parser_next(&p, lim, &dummy, 0, &off, &ev), WS_EV_NONE);
 		assert_null(p.msg);
 		assert_null(p.ctl);
-		assert_int_equal(p.msg_len, 0);
 	}
 	ws_parser_free(&p);
 	recs_free(&r);
@@ -1467,8 +1466,6 @@ test_busy_and_memory(void **state)
 	assert_int_equal(ws_parser_next(&p, &LIM, b.p, f4, &off, &ev), WS_EV_NONE);
 	assert_null(p.msg);
 	assert_null(p.ctl);
-	assert_int_equal(p.msg_len, 0);
-	assert_int_equal(p.msg_cap, 0);
 	assert_false(ws_parser_busy(&p));
 	/* nothing to free, but free is harmless */
 	ws_parser_free(&p);
@@ -1561,7 +1558,6 @@ test_free_mid_message(void **state)
 	ws_parser_free(&p);
 	assert_false(ws_parser_busy(&p));
 	assert_null(p.msg);
-	assert_int_equal(p.msg_len, 0);
 	b_free(&b);
 	/* reusable afterwards */
 	add_str(&b, true, WS_OP_TEXT, "again");
