@@ -30,11 +30,6 @@ JITTER = 0.10       # CONFIG_LIFETIME_JITTER_PERCENT
 TICK = 0.02         # the timing wheel's tick (timer.h)
 
 
-def under_asan(d):
-    with open("/proc/%d/maps" % d.pid) as f:
-        return "libasan" in f.read()
-
-
 # ------------------------------------------------------------ many clients
 
 
@@ -288,7 +283,7 @@ def test_max_connection_lifetime_with_jitter(daemon_factory):
     assert [(p.code, p.reason) for p in short] == [(1001, "connection lifetime reached")] * 30
     # The client sees the 101 a little after the daemon counts from; the wheel ticks 20 ms.
     lived = sorted(p.close_at - p.opened_at for p in short)
-    slack = 0.25 if under_asan(d) else 0.15
+    slack = 0.25 if wsrtest.under_sanitizer(d) else 0.15
     assert lived[0] >= life * (1 - JITTER) - 0.05, "closed after %.3f s" % lived[0]
     assert lived[-1] <= life + TICK + slack, "closed after %.3f s" % lived[-1]
     assert lived[-1] - lived[0] >= 0.02, "no jitter: %r" % lived

@@ -19,14 +19,6 @@ def quiet(**kw):
     return wsrtest.make_config(log_level="warn", **kw)
 
 
-def under_asan(d):
-    """RSS under AddressSanitizer (redzones, quarantine) or ThreadSanitizer
-    (shadow memory) counts the sanitizer, not us."""
-    with open("/proc/%d/maps" % d.pid) as f:
-        maps = f.read()
-        return "libasan" in maps or "libtsan" in maps
-
-
 def test_fragment_flood_memory_bounded(daemon_factory):
     """50 connections each send one 128 KiB message as 131,072 one-byte
     fragments; every echo comes back whole and the daemon's memory stays
@@ -77,7 +69,7 @@ def test_fragment_flood_memory_bounded(daemon_factory):
     # ≤ 2x the payload of every partial message at once, plus slack for the
     # echo output and allocator overhead.
     budget_kb = 2 * n_conn * n_frag // 1024 + 8 * 1024
-    assert under_asan(d) or grown_kb <= budget_kb, "RSS grew %d KiB (budget %d KiB)" % (grown_kb, budget_kb)
+    assert wsrtest.under_sanitizer(d) or grown_kb <= budget_kb, "RSS grew %d KiB (budget %d KiB)" % (grown_kb, budget_kb)
     for c in clients:
         c.close_socket()
 
@@ -93,7 +85,7 @@ def test_announced_length_is_not_preallocated(daemon_factory):
     c.sock.sendall(head + b"x" * (1 << 20))
     time.sleep(0.5)
     grown_kb = d.rss_kb() - base
-    assert under_asan(d) or grown_kb < 4 * 1024, "RSS grew %d KiB for 1 MiB received" % grown_kb
+    assert wsrtest.under_sanitizer(d) or grown_kb < 4 * 1024, "RSS grew %d KiB for 1 MiB received" % grown_kb
     # Still mid-frame: nothing comes back and the connection stays up.
     c.sock.settimeout(0.3)
     try:

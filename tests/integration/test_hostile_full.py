@@ -29,11 +29,6 @@ RATES = [0.5, 1.0, 2.0, 3.0, 4.0]     # seconds between trickled bytes
 SLOWLORIS_SECONDS = float(os.environ.get("HOSTILE_SLOWLORIS_SECONDS", "15"))
 
 
-def under_asan(d):
-    with open("/proc/%d/maps" % d.pid) as f:
-        return "libasan" in f.read()
-
-
 def _probe_proc(addr, seconds, interval, conn):
     """In its own process (no GIL shared with the attacker): every `interval`
     connect, upgrade, echo one message, close; sends [(ok, seconds)] back."""
@@ -190,8 +185,8 @@ def test_slowloris_full_size(daemon_factory):
         log_level="warn", handshake_timeout="%ds" % HANDSHAKE_TIMEOUT_S,
         # Slow readers park at most this much each in the daemon.
         server_extra="max_output_buffer = 64KiB"))
-    if under_asan(d):
-        pytest.skip("full-size run is for the normal build; under ASan "
+    if wsrtest.under_sanitizer(d):
+        pytest.skip("full-size run is for the normal build; under a sanitizer "
                     "test_hostile.py's 1,000-connection slowloris runs instead")
     addr = ("127.0.0.1", d.port)
     rates = RATES
@@ -321,8 +316,8 @@ def test_frame_flood_stays_within_memory_budget(daemon_factory):
         log_level="warn",
         server_extra="max_connections = %d\nmax_frame_size = 16KiB\nmax_message_size = 16KiB\n"
                      "max_output_buffer = 16KiB\nsend_buffer = 32KiB" % max_conns))
-    if under_asan(d):
-        pytest.skip("RSS under ASan counts redzones and quarantine; the per-connection "
+    if wsrtest.under_sanitizer(d):
+        pytest.skip("RSS under a sanitizer counts its redzones, quarantine or shadow; the per-connection "
                     "bounds are checked under ASan by test_hostile.py")
     addr = ("127.0.0.1", d.port)
     unloaded = echo_rtts(addr, 3.0)

@@ -10,12 +10,6 @@ import pytest
 import wsrtest
 
 
-def under_asan(d):
-    """RSS under AddressSanitizer counts redzones and quarantine, not us."""
-    with open("/proc/%d/maps" % d.pid) as f:
-        return "libasan" in f.read()
-
-
 def test_idle_connection_memory(daemon_factory):
     """3,000 idle connections, pinged every second: RSS growth per connection.
 
@@ -25,8 +19,8 @@ def test_idle_connection_memory(daemon_factory):
     margin), not a few bytes of struct."""
     wsrtest.raise_nofile(8192)
     d = daemon_factory(wsrtest.make_config(log_level="warn", ping_period="1s"))
-    if under_asan(d):
-        pytest.skip("RSS under AddressSanitizer measures its redzones and quarantine")
+    if wsrtest.under_sanitizer(d):
+        pytest.skip("RSS under a sanitizer measures its redzones, quarantine or shadow")
     addr = ("127.0.0.1", d.port)
     # The first connections pay for the loop's shared buffers and libevent's
     # tables; the cost per connection is measured beyond them.

@@ -217,10 +217,8 @@ def test_idle_tls_connection_memory(daemon_factory, certs):
     cert, key = certs
     d = daemon_factory(tls_config(cert, key).replace("log_level = debug",
                                                      "log_level = warn"))
-    with open("/proc/%d/maps" % d.pid) as f:
-        maps = f.read()
-        if "libasan" in maps or "libtsan" in maps:
-            pytest.skip("RSS under a sanitizer measures its redzones, quarantine or shadow")
+    if wsrtest.under_sanitizer(d):
+        pytest.skip("RSS under a sanitizer measures its redzones, quarantine or shadow")
     ctx = client_ctx(cert)
     warm = [tls_ws(d.port, ctx) for _ in range(50)]   # let the allocator settle
     for c in warm:

@@ -715,3 +715,17 @@ def wait_until(pred, timeout, interval=0.05):
         if v or time.monotonic() >= deadline:
             return v
         time.sleep(interval)
+
+
+def under_sanitizer(d):
+    """"asan" or "tsan" when daemon d runs under AddressSanitizer or
+    ThreadSanitizer, else None. Their redzones, quarantine and shadow memory
+    count in RSS, and they slow the daemon several times: tests of memory
+    figures or of full-size load skip there."""
+    with open("/proc/%d/maps" % d.pid) as f:
+        maps = f.read()
+    if "libasan" in maps:
+        return "asan"
+    if "libtsan" in maps:
+        return "tsan"
+    return None
