@@ -33,6 +33,9 @@ struct listener {
 	char			*spec;
 	int			 passed_fd;	/* socket activation: not ours to close; else -1 */
 	unsigned		 opts;		/* CONN_TLS, CONN_PROXY */
+	char			*unix_path;	/* a socket file we bound: removed at close */
+	dev_t			 unix_dev;	/* ... if it is still that file */
+	ino_t			 unix_ino;
 };
 
 static void
@@ -129,6 +132,42 @@ fail:
 	return -1;
 }
 
+/*
+ * A unix socket file we bound is ours to remove when its listener closes
+ * (stop, or a reload that drops the line); a stale file would otherwise
+ * stay until the next bind. Its device and inode are kept so that a file
+ * someone else bound since (a new instance starting) is left alone. Not for
+ * sockets systemd passed (its .socket unit owns them), nor abstract ones.
+ */
+static void
+remember_unix_path(struct listener *ls, const struct config_listen *cl)
+{
+	const struct sockaddr_un	*sun = (const struct sockaddr_un *)&cl->addr;
+	struct stat			 st;
+
+	if (cl->addr.ss_family != AF_UNIX || sun->sun_path[0] == '\0' ||
+	    stat(sun->sun_path, &st) == -1 || !S_ISSOCK(st.st_mode))
+		return;
+	if ((ls->unix_path = strdup(sun->sun_path)) == NULL)
+		return;		/* only the clean-up is lost */
+	ls->unix_dev = st.st_dev;
+	ls->unix_ino = st.st_ino;
+}
+
+static void
+remove_unix_path(const struct listener *ls)
+{
+	struct stat	st;
+
+	if (ls->unix_path == NULL || stat(ls->unix_path, &st) == -1 ||
+	    st.st_dev != ls->unix_dev || st.st_ino != ls->unix_ino)
+		return;
+	/* After a privilege drop the directory may not let us: the next bind cleans up. */
+	if (unlink(ls->unix_path) == -1)
+		log_info("event=unix_socket_kept path=%s error=\"%s\"", ls->unix_path,
+		    strerror(errno));
+}
+
 /* Wraps a listening fd in a listener and puts it at the head of *list. */
 static int
 add_listener(struct loop *l, struct listener **list, int fd,
@@ -147,6 +186,8 @@ add_listener(struct loop *l, struct listener **list, int fd,
 	}
 	ls->loop = l;
 	ls->passed_fd = passed ? fd : -1;
+	if (!passed)
+		remember_unix_path(ls, cl);
 	ls->opts = (cl->tls ? CONN_TLS : 0) | (cl->proxy_protocol ? CONN_PROXY : 0);
 	ls->next = *list;
 	*list = ls;
@@ -379,6 +420,8 @@ listeners_close(struct listener *list)
 			evconnlistener_free(list->lev);
 		if (list->retry != NULL)
 			event_free(list->retry);
+		remove_unix_path(list);
+		free(list->unix_path);
 		free(list->spec);
 		free(list);
 	}

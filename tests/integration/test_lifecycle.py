@@ -174,6 +174,37 @@ def test_unix_socket_listen(daemon_factory, tmp_path):
     c.expect_eof()
 
 
+def test_unix_socket_file_removed_at_stop_and_reload(daemon_factory, tmp_path):
+    """The daemon removes the socket files it bound: when a reload drops the
+    line, and at stop; a file someone else bound since is left alone."""
+    kept = os.path.join(str(tmp_path), "kept.sock")
+    gone = os.path.join(str(tmp_path), "gone.sock")
+    cfg = wsrtest.make_config(listen="unix:%s\nlisten = unix:%s" % (kept, gone))
+    d = daemon_factory(cfg, ready=kept)
+    assert wsrtest.wait_until(lambda: os.path.exists(gone), 2.0)
+    with open(d.conf_path) as f:
+        text = f.read()
+    with open(d.conf_path, "w") as f:
+        f.write(text.replace("listen = unix:%s\n" % gone, ""))
+    d.send_signal(signal.SIGHUP)
+    assert wsrtest.wait_until(lambda: "event=reloaded" in d.log_text(), 5.0), d.log_tail()
+    assert not os.path.exists(gone)
+    WSClient.connect(kept).echo(OP_TEXT, b"still served")
+    # Another socket bound at the kept path (say, a new instance) is not ours.
+    os.unlink(kept)
+    other = socket.socket(socket.AF_UNIX)
+    other.bind(kept)
+    try:
+        assert d.stop() == (0, False)
+        assert os.path.exists(kept)
+    finally:
+        other.close()
+    os.unlink(kept)
+    d2 = daemon_factory(cfg.replace("listen = unix:%s\n" % gone, ""), ready=kept)
+    assert d2.stop() == (0, False)
+    assert not os.path.exists(kept)
+
+
 def test_unix_and_tcp_listen_together(daemon_factory, tmp_path):
     path = os.path.join(str(tmp_path), "both.sock")
     cfg = wsrtest.make_config(listen="127.0.0.1:{port}\nlisten = unix:%s" % path)
