@@ -41,7 +41,12 @@ async def pipe(r, w):
 
 
 async def handle(cr, cw):
-    ur, uw = await asyncio.open_connection(HOST, PORT)
+    try:
+        ur, uw = await asyncio.open_connection(HOST, PORT)
+    except OSError as e:    # say why the client's connection is dropped
+        print("relay: upstream connect failed: %r" % e, file=sys.stderr, flush=True)
+        cw.close()
+        return
     await asyncio.gather(pipe(cr, uw), pipe(ur, cw), return_exceptions=True)
 
 
