@@ -422,6 +422,8 @@ exec_thread_end(void)
 	struct proc	*p;
 
 	while ((p = procs) != NULL) {
+		wsr_log(NULL, WSR_LOG_INFO, "event=process_kill pid=%ld signal=KILL "
+		    "reason=stopping", (long)p->pid);
 		kill(-p->pid, SIGKILL);
 		kill(p->pid, SIGKILL);
 		while (waitpid(p->pid, &p->status, 0) == -1 && errno == EINTR)

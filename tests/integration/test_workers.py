@@ -285,7 +285,9 @@ def test_exec_max_processes_across_workers(daemon_factory, notify):
 def test_exec_sigterm_with_running_children(daemon_factory, notify):
     """SIGTERM with children that ignore SIGTERM on both workers: each worker
     kills and reaps its own when it stops, and the daemon exits 0."""
-    d = daemon_factory(exec_config("shell = yes\ncommand = trap '' TERM; exec cat\n"
+    # cat echoes; at stdin EOF (the connection closed) sleep carries on, still
+    # ignoring SIGTERM, so only the stop's SIGKILL can end it.
+    d = daemon_factory(exec_config("shell = yes\ncommand = trap '' TERM; cat; exec sleep 60\n"
                                    "kill_grace = 60000ms\n"))
     clients = [d.connect("/x") for _ in range(6)]
     for c in clients:
@@ -299,6 +301,9 @@ def test_exec_sigterm_with_running_children(daemon_factory, notify):
         c.expect_close(1001)
     assert d.wait(10.0) == 0, d.log_tail()
     # They ignored SIGTERM and had a minute's grace: only the workers' stop killed them.
+    log = d.log_text()
+    for p in pids:
+        assert "event=process_kill pid=%d signal=KILL reason=stopping" % p in log, log
     assert wait_for(lambda: not any(os.path.exists("/proc/%d" % p) for p in pids), 5.0), pids
 
 
