@@ -377,3 +377,30 @@ def test_socket_activation_with_workers(tmp_path):
         rc = a.stop()
         notify.close()
     assert rc == 0, a.log_text()
+
+
+def test_exec_child_in_grace_outlives_a_reload(daemon_factory, notify):
+    """A reload dropping the exec route destroys it (on whichever thread drops
+    the table last) while a child is in its grace period on a worker: the
+    child keeps the route alive, is SIGKILLed by its own worker's timer and
+    reaped there."""
+    d = daemon_factory(exec_config("shell = yes\ncommand = trap '' TERM; cat; exec sleep 60\n"
+                                   "kill_grace = 2000ms\n"))
+    c = d.connect("/x")
+    c.echo(OP_TEXT, b"running")
+    pids = [pid for pid, _ in children(d.pid)]
+    assert len(pids) == 1, pids
+    c.send_close(1000)
+    c.read_close()
+    c.close_socket()
+    with open(d.conf_path) as f:
+        text = f.read()
+    with open(d.conf_path, "w") as f:
+        f.write(text[:text.index("[route /x]")])
+    d.send_signal(signal.SIGHUP)
+    notify.wait_status(lambda s: "1 route(s)" in s and "reload failed" not in s, 5.0,
+                       "the route gone")
+    assert children(d.pid) != [], "killed before its grace period ended"
+    assert wait_for(lambda: children(d.pid) == [], 5.0), children(d.pid)
+    assert "event=process_kill pid=%d signal=KILL\n" % pids[0] in d.log_text()
+    d.connect().echo(OP_TEXT, b"still serving")
