@@ -2370,15 +2370,14 @@ finish(struct ctx *c)
 			    "handler: missing, expected e.g. 'handler = echo'",
 			    r->path);
 		if (cfg->workers != 1 && r->handler != NULL &&
-		    (strcmp(r->handler, "exec") == 0 ||
-		    strncmp(r->handler, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0))
+		    strncmp(r->handler, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0)
 			/*
-			 * plugin.h promises plugins one loop thread (and exec
-			 * reaps through one SIGCHLD handler): refuse rather
-			 * than run them on several threads.
+			 * plugin.h promises plugins one loop thread: refuse
+			 * rather than run them on several threads. (exec
+			 * reaps per loop through pidfds, so it may.)
 			 */
 			conf_error_in(c, ov->fidx, r->line, "[route %s]: handler '%s' "
-			    "needs workers = 1 (plugins and exec run on one event "
+			    "needs workers = 1 (plugins run on one event "
 			    "loop), but workers = %s", r->path, r->handler,
 			    cfg->workers == 0 ? "auto" : "more than 1");
 		plugin = takes_options(r->handler);

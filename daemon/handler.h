@@ -28,6 +28,12 @@ extern const struct wsr_handler handler_exec;
 struct event_base;
 /* The loop wsr_timer_* use; arms the timers started before it existed. */
 void	handler_set_event_base(struct event_base *base);
+/*
+ * The calling loop thread stops, its connections closed: kills and reaps
+ * the exec children it spawned that are still in their grace period (their
+ * events are on its base). Before that base is freed.
+ */
+void	exec_thread_end(void);
 /* The calling thread's loop, for built-ins that watch descriptors (backend). */
 struct event_base *handler_event_base(void);
 /* A worker thread's loop (worker.c); threads without one use the main loop. */

@@ -463,8 +463,8 @@ warn_unused_passed_sockets(const struct config *cfg)
 }
 
 /*
- * With worker threads running, a reload may not bring a route whose handler
- * needs one loop (config.c refuses them with workers != 1 at start; a reload
+ * With worker threads running, a reload may not bring a plugin route (its handler
+ * needs one loop; config.c refuses them with workers != 1 at start; a reload
  * to workers = 1 only takes effect at restart). Returns its path, or NULL.
  */
 static const char *
@@ -475,7 +475,7 @@ route_needing_one_loop(const struct config *cfg)
 	for (i = 0; i < cfg->nroutes; i++) {
 		const char *h = cfg->routes[i].handler;
 
-		if (strcmp(h, "exec") == 0 || strncmp(h, "plugin:", 7) == 0)
+		if (strncmp(h, "plugin:", 7) == 0)
 			return cfg->routes[i].path;
 	}
 	return NULL;
@@ -642,6 +642,11 @@ main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * exec reaps each child through its pidfd with waitpid(pid): an
+	 * inherited SIG_IGN would have the kernel reap them first (ECHILD).
+	 */
+	signal(SIGCHLD, SIG_DFL);
 	event_set_log_callback(libevent_log_cb);
 	if ((d.base = event_base_new()) == NULL || loop_init(&d.loop, d.base) == -1) {
 		log_error("event=startup_failed error=\"cannot create the event loop\"");
@@ -725,6 +730,7 @@ main(int argc, char **argv)
 	d.workers = NULL;
 	admin_free(d.admin);
 	loop_free(&d.loop);
+	exec_thread_end();
 	SSL_CTX_free(d.loop.tls_ctx);
 	route_table_unref(d.loop.routes, handler_destroy_instance);
 	handle_shutdown();	/* after destroy(): plugin threads are gone */

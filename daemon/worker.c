@@ -323,6 +323,7 @@ worker_main(void *arg)
 	/* Every connection's on_close runs here, on its own thread. */
 	l->per_ip = NULL;	/* shared: freed by workers_stop */
 	loop_free(l);
+	exec_thread_end();
 	route_table_unref(l->routes, handler_destroy_instance);
 	l->routes = NULL;
 	SSL_CTX_free(l->tls_ctx);

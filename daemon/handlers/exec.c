@@ -20,10 +20,20 @@
  *
  * Lifetime: the process exiting (and its stdout reaching EOF) closes the
  * WebSocket with 1000, or 1011 for a non-zero status or a signal. The
- * WebSocket closing sends SIGTERM, then SIGKILL after kill_grace. Children
- * are reaped from SIGCHLD (no zombies); every daemon descriptor is closed
- * in the child (posix_spawn with closefrom 3), so none leaks into it.
+ * WebSocket closing sends SIGTERM, then SIGKILL after kill_grace. Each
+ * child is reaped through its own pidfd, watched on the loop of the thread
+ * that spawned it, with waitpid() for that pid only (no SIGCHLD handler,
+ * which is process-wide and would tie every child to one loop); the record
+ * outlives its connection until the child is reaped, so none stays a
+ * zombie. Every daemon descriptor is closed in the child (posix_spawn with
+ * closefrom 3), so none leaks into it.
+ *
+ * Threads (workers = N): a child and its record belong to the loop thread
+ * that spawned it (per-thread list, events on that thread's base). The
+ * route instance is shared by every thread: its options are read-only
+ * after create, and nprocs (max_processes) and refs are atomic.
  */
+#include <sys/pidfd.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -59,7 +69,14 @@ struct exec_route {
 	bool		  binary;
 	unsigned long	  max_processes;
 	unsigned long	  grace_ms;
+	/* Atomic: connections on every worker thread spawn and reap. */
 	unsigned long	  nprocs;	/* running, including dying ones */
+	/*
+	 * The route's config (until destroy) plus one per child record: a
+	 * child in its kill_grace may outlive the route (reload), and is
+	 * reaped on its own thread, which destroy (any thread) cannot touch.
+	 */
+	unsigned long	  refs;
 };
 
 struct proc {
@@ -72,11 +89,13 @@ struct proc {
 	bool			 closing;
 	struct bufferevent	*in, *out, *err;
 	struct event		*kill_ev;	/* SIGKILL after the grace period */
+	int			 pidfd;
+	struct event		*pid_ev;	/* pidfd readable: the child exited */
 	struct proc		*next, **pprev;
 };
 
-static struct proc	*procs;		/* every child not yet reaped */
-static struct event	*sigchld_ev;
+/* Per loop thread: its children not yet reaped (their events are on its base). */
+static __thread struct proc	*procs;
 
 static void	proc_reaped(struct proc *);
 
@@ -91,27 +110,25 @@ free_argv(char **argv)
 }
 
 static void
-ex_destroy(void *self)
+route_unref(struct exec_route *r)
 {
-	struct exec_route	*r = self;
-	struct proc		*p, *next;
-
-	if (r == NULL)
+	/* Release/acquire: whoever frees sees every other thread's last use. */
+	if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
-	/*
-	 * Every connection is gone; children still in their grace period are
-	 * killed and reaped now, so none outlives its route as a zombie.
-	 */
-	for (p = procs; p != NULL; p = next) {
-		next = p->next;
-		if (p->r != r)
-			continue;
-		kill(p->pid, SIGKILL);
-		if (waitpid(p->pid, &p->status, 0) == p->pid)
-			proc_reaped(p);
-	}
 	free_argv(r->argv);
 	free(r);
+}
+
+/*
+ * Every connection of the route is gone, but children in their grace period
+ * may still run on any loop thread: each holds a reference and is reaped
+ * there (or killed by exec_thread_end when its loop stops).
+ */
+static void
+ex_destroy(void *self)
+{
+	if (self != NULL)
+		route_unref(self);
 }
 
 static void *
@@ -165,6 +182,7 @@ ex_create(const struct wsr_option *opts, size_t nopts, char **cause)
 		*cause = strdup("out of memory");
 		return NULL;
 	}
+	r->refs = 1;
 	r->max_processes = 100;
 	r->grace_ms = 2000;
 	for (i = 0; i < nopts; i++) {
@@ -320,21 +338,35 @@ proc_free_io(struct proc *p)
 	p->in = p->out = p->err = NULL;
 }
 
+static void
+proc_free(struct proc *p)
+{
+	struct exec_route	*r = p->r;
+
+	proc_free_io(p);
+	free(p);
+	route_unref(r);
+}
+
 /* The child is gone for good: free it unless its connection still holds it. */
 static void
 proc_reaped(struct proc *p)
 {
 	p->exited = true;
-	p->r->nprocs--;
+	__atomic_fetch_sub(&p->r->nprocs, 1, __ATOMIC_RELAXED);
 	proc_unlink(p);
 	p->pprev = NULL;
 	if (p->kill_ev != NULL)
 		event_free(p->kill_ev);
 	p->kill_ev = NULL;
-	if (p->c == NULL) {
-		proc_free_io(p);
-		free(p);
-	}
+	if (p->pid_ev != NULL)
+		event_free(p->pid_ev);
+	p->pid_ev = NULL;
+	if (p->pidfd != -1)
+		close(p->pidfd);
+	p->pidfd = -1;
+	if (p->c == NULL)
+		proc_free(p);
 }
 
 static void
@@ -352,30 +384,52 @@ proc_maybe_close(struct proc *p)
 	wsr_close(p->c, code, code == 1000 ? "process exited" : "process failed");
 }
 
+/* The pidfd is readable: the child exited (a zombie until this waitpid). */
 static void
-sigchld_cb(evutil_socket_t sig, short what, void *arg)
+pid_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct proc	*p, *next;
-	int		 status;
+	struct proc	*p = arg;
 	pid_t		 pid;
 
-	(void)sig;
+	(void)fd;
 	(void)what;
-	(void)arg;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (p = procs; p != NULL; p = next) {
-			next = p->next;
-			if (p->pid != pid)
-				continue;
-			p->status = status;
-			if (p->c == NULL) {
-				proc_reaped(p);		/* frees p */
-				break;
-			}
-			proc_reaped(p);
-			proc_maybe_close(p);
-			break;
-		}
+	while ((pid = waitpid(p->pid, &p->status, WNOHANG)) == -1 && errno == EINTR)
+		continue;
+	if (pid == 0)
+		return;			/* not exited after all: keep watching */
+	if (pid == -1) {
+		/* ECHILD: nobody else waits for our children; count it as failed. */
+		wsr_log(NULL, WSR_LOG_ERROR, "event=process_reap_failed pid=%ld error=\"%s\"",
+		    (long)p->pid, strerror(errno));
+		p->status = 0x7f00;	/* "exit status 127" for proc_maybe_close */
+	}
+	if (p->c == NULL) {
+		proc_reaped(p);		/* frees p */
+		return;
+	}
+	proc_reaped(p);
+	proc_maybe_close(p);
+}
+
+/*
+ * The calling loop thread stops (worker_main, or main after its loop): its
+ * connections are closed, so every record left is a child in its grace
+ * period, with events on the base about to be freed. Kill and reap them now.
+ */
+void
+exec_thread_end(void)
+{
+	struct proc	*p;
+
+	while ((p = procs) != NULL) {
+		wsr_log(NULL, WSR_LOG_INFO, "event=process_kill pid=%ld signal=KILL "
+		    "reason=stopping", (long)p->pid);
+		kill(-p->pid, SIGKILL);
+		kill(p->pid, SIGKILL);
+		while (waitpid(p->pid, &p->status, 0) == -1 && errno == EINTR)
+			continue;
+		p->c = NULL;	/* loop_free ran every on_close; be sure anyway */
+		proc_reaped(p);	/* frees p */
 	}
 }
 
@@ -509,33 +563,32 @@ ex_on_open(void *self, struct wsr_conn *c)
 {
 	struct exec_route		*r = self;
 	struct event_base		*base = handler_event_base();
-	struct proc			*p;
+	struct proc			*p = NULL;
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 attr;
 	sigset_t			 none, def;
-	char				**env;
+	char				**env = NULL;
+	unsigned long			 n;
 	int				 in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
 	int				 rv;
 
 	if (base == NULL)
 		return 500;
-	if (r->nprocs >= r->max_processes) {
-		wsr_log(c, WSR_LOG_INFO, "event=exec_full processes=%lu", r->nprocs);
+	/* Claim a slot first: several threads may race for the last one. */
+	if ((n = __atomic_add_fetch(&r->nprocs, 1, __ATOMIC_RELAXED)) > r->max_processes) {
+		__atomic_fetch_sub(&r->nprocs, 1, __ATOMIC_RELAXED);
+		wsr_log(c, WSR_LOG_INFO, "event=exec_full processes=%lu", n - 1);
 		return 503;
 	}
-	if (sigchld_ev == NULL) {
-		if ((sigchld_ev = evsignal_new(base, SIGCHLD, sigchld_cb, NULL)) == NULL ||
-		    evsignal_add(sigchld_ev, NULL) == -1)
-			return 500;
-	}
-	if ((env = build_env(c)) == NULL)
-		return 500;
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
+	if ((env = build_env(c)) == NULL ||
+	    (p = calloc(1, sizeof(*p))) == NULL) {
 		free_argv(env);
+		__atomic_fetch_sub(&r->nprocs, 1, __ATOMIC_RELAXED);
 		return 500;
 	}
 	p->r = r;
 	p->c = c;
+	p->pidfd = -1;
 	if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1 ||
 	    pipe2(err, O_CLOEXEC) == -1) {
 		rv = errno;
@@ -568,17 +621,37 @@ ex_on_open(void *self, struct wsr_conn *c)
 	close(out[1]);
 	close(err[1]);
 	in[0] = out[1] = err[1] = -1;
+	__atomic_fetch_add(&r->refs, 1, __ATOMIC_RELAXED);	/* held by p */
 	p->next = procs;
 	p->pprev = &procs;
 	if (procs != NULL)
 		procs->pprev = &p->next;
 	procs = p;
-	r->nprocs++;
+	/*
+	 * Nothing reaps the child but us, so its pid cannot be reused before
+	 * this pidfd_open. If the watch cannot be set up, kill and reap it here.
+	 */
+	if ((p->pidfd = pidfd_open(p->pid, 0)) == -1 ||
+	    (p->pid_ev = event_new(base, p->pidfd, EV_READ | EV_PERSIST, pid_cb, p)) == NULL ||
+	    event_add(p->pid_ev, NULL) == -1) {
+		wsr_log(c, WSR_LOG_ERROR, "event=exec_failed command=%s error=\"cannot watch "
+		    "the process: %s\"", r->argv[0], strerror(errno));
+		p->c = NULL;
+		close(in[1]);
+		close(out[0]);
+		close(err[0]);
+		kill(-p->pid, SIGKILL);
+		kill(p->pid, SIGKILL);
+		while (waitpid(p->pid, &p->status, 0) == -1 && errno == EINTR)
+			continue;
+		proc_reaped(p);		/* frees p */
+		return 500;
+	}
 	p->in = pipe_bev(base, in[1], NULL, in_write_cb, in_event_cb, p, EV_WRITE);
 	p->out = pipe_bev(base, out[0], out_read_cb, NULL, out_event_cb, p, EV_READ);
 	p->err = pipe_bev(base, err[0], err_read_cb, NULL, err_event_cb, p, EV_READ);
 	if (p->in == NULL || p->out == NULL || p->err == NULL) {
-		/* A refused connection gets no on_close: let SIGCHLD reap it alone. */
+		/* A refused connection gets no on_close: pid_cb reaps it alone. */
 		p->c = NULL;
 		proc_free_io(p);
 		kill(-p->pid, SIGKILL);
@@ -603,6 +676,7 @@ fail:
 			close(err[rv]);
 	}
 	free(p);
+	__atomic_fetch_sub(&r->nprocs, 1, __ATOMIC_RELAXED);
 	return 500;
 }
 
@@ -660,7 +734,7 @@ ex_on_close(void *self, struct wsr_conn *c, int code)
 	p->c = NULL;
 	proc_free_io(p);
 	if (p->exited) {		/* reaped already: nothing else holds it */
-		free(p);
+		proc_free(p);
 		return;
 	}
 	/* SIGTERM to its process group, SIGKILL after the grace period. */

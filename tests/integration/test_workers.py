@@ -13,6 +13,8 @@ import pytest
 import wsrtest
 from wsrtest import OP_TEXT, WSClient, run_daemon
 from test_systemd import Activated, needs_sa
+from test_exec import children, wait_for
+from test_plugins import PLUGIN_DIR
 
 WORKERS = 2
 
@@ -99,8 +101,14 @@ def test_config_values():
                     "[route /p]\nhandler = plugin:uppercase\n")
         r = run_daemon(["-t", "-c", path])
         assert r.returncode == 1
-        assert "%s:4: [route /p]: handler 'plugin:uppercase' needs workers = 1" % path \
-            in r.stderr.decode(), r.stderr
+        assert "%s:4: [route /p]: handler 'plugin:uppercase' needs workers = 1 (plugins " \
+            "run on one event loop)" % path in r.stderr.decode(), r.stderr
+        # exec reaps per loop (pidfds), so it runs with workers.
+        with open(path, "w") as f:
+            f.write("[server]\nlisten = 127.0.0.1:1\nworkers = 2\n"
+                    "[route /x]\nhandler = exec\ncommand = cat\n")
+        r = run_daemon(["-t", "-c", path])
+        assert r.returncode == 0, r.stderr
 
 
 def test_echo_spread_over_threads(daemon_factory, notify):
@@ -209,19 +217,94 @@ def test_reload_reaches_every_worker(daemon_factory, notify):
 
 def test_reload_cannot_bring_a_one_loop_handler(daemon_factory, notify):
     """Worker threads keep running until a restart, so a reload that sets
-    workers = 1 and adds an exec route is refused as a whole."""
+    workers = 1 and adds a plugin route is refused as a whole."""
     d = daemon_factory(wconfig())
     c = d.connect()
     with open(d.conf_path) as f:
         good = f.read()
     with open(d.conf_path, "w") as f:
-        f.write(good.replace("workers = 2", "workers = 1") +
-                "[route /sh]\nhandler = exec\ncommand = /bin/cat\n")
+        f.write(good.replace("workers = 2", "workers = 1\nplugin_dir = %s" % PLUGIN_DIR) +
+                "[route /p]\nhandler = plugin:uppercase\n")
     d.send_signal(signal.SIGHUP)
     status = notify.wait_status(lambda s: "reload failed" in s, 5.0, "the failed reload")
-    assert "[route /sh]: its handler needs workers = 1, and 2 workers are running" in status
-    d.connect("/sh", expect=404).close_socket()
+    assert "[route /p]: its handler needs workers = 1, and 2 workers are running" in status
+    d.connect("/p", expect=404).close_socket()
     c.echo(OP_TEXT, b"unchanged")
+
+
+def exec_config(extra=""):
+    return wconfig() + "[route /x]\nhandler = exec\n" + extra
+
+
+def test_exec_spread_over_workers_reaps_every_child(daemon_factory, notify):
+    """40 `cat` children over 2 workers echo; after close none is left, not
+    even a zombie (each is reaped on its own worker's loop)."""
+    d = daemon_factory(exec_config("command = cat\n"))
+    clients = [d.connect("/x") for _ in range(40)]
+    status = notify.wait_status(lambda s: "serving 40 connection" in s, 5.0, "40 connections")
+    assert per_worker(status) == [20, 20], status
+    for i, c in enumerate(clients):
+        c.send_text("line %d" % i)
+    for i, c in enumerate(clients):
+        assert c.read_message()[:2] == (OP_TEXT, b"line %d" % i)
+    assert len(children(d.pid)) == 40, children(d.pid)
+    for c in clients:
+        c.send_close(1000)
+    for c in clients:
+        c.expect_close(1000)
+    assert wait_for(lambda: children(d.pid) == [], 10.0), children(d.pid)
+    assert "process_reap_failed" not in d.log_text()
+
+
+def test_exec_max_processes_across_workers(daemon_factory, notify):
+    """max_processes counts the children of every worker: 503 beyond it on
+    either worker, and a slot freed on one is usable again."""
+    d = daemon_factory(exec_config("command = cat\nmax_processes = 6\n"))
+    clients = [d.connect("/x") for _ in range(6)]
+    status = notify.wait_status(lambda s: "serving 6 connection" in s, 5.0, "6 connections")
+    assert per_worker(status) == [3, 3], status
+    for c in clients:
+        c.echo(OP_TEXT, b"up")
+    # Refused on whichever worker the dispatch picks: the count is shared.
+    for _ in range(2):
+        WSClient.connect(("127.0.0.1", d.port), "/x", expect=503).close_socket()
+    clients[0].send_close(1000)
+    clients[0].expect_close(1000)
+    end = time.monotonic() + 5.0
+    while True:  # bounded: the slot comes back when the child is reaped
+        c = WSClient.connect(("127.0.0.1", d.port), "/x", expect=None)
+        if c.status == 101:
+            break
+        c.close_socket()
+        assert time.monotonic() < end, "the slot was never released"
+        time.sleep(0.05)
+    c.echo(OP_TEXT, b"again")
+    assert d.log_text().count("event=exec_full") >= 2
+
+
+def test_exec_sigterm_with_running_children(daemon_factory, notify):
+    """SIGTERM with children that ignore SIGTERM on both workers: each worker
+    kills and reaps its own when it stops, and the daemon exits 0."""
+    # cat echoes; at stdin EOF (the connection closed) sleep carries on, still
+    # ignoring SIGTERM, so only the stop's SIGKILL can end it.
+    d = daemon_factory(exec_config("shell = yes\ncommand = trap '' TERM; cat; exec sleep 60\n"
+                                   "kill_grace = 60000ms\n"))
+    clients = [d.connect("/x") for _ in range(6)]
+    for c in clients:
+        c.echo(OP_TEXT, b"running")
+    status = notify.wait_status(lambda s: "serving 6 connection" in s, 5.0, "6 connections")
+    assert per_worker(status) == [3, 3], status
+    pids = [pid for pid, _ in children(d.pid)]
+    assert len(pids) == 6, pids
+    d.send_signal(signal.SIGTERM)
+    for c in clients:
+        c.expect_close(1001)
+    assert d.wait(10.0) == 0, d.log_tail()
+    # They ignored SIGTERM and had a minute's grace: only the workers' stop killed them.
+    log = d.log_text()
+    for p in pids:
+        assert "event=process_kill pid=%d signal=KILL reason=stopping" % p in log, log
+    assert wait_for(lambda: not any(os.path.exists("/proc/%d" % p) for p in pids), 5.0), pids
 
 
 def test_sigterm_drains_every_worker(daemon_factory, notify):
@@ -294,3 +377,30 @@ def test_socket_activation_with_workers(tmp_path):
         rc = a.stop()
         notify.close()
     assert rc == 0, a.log_text()
+
+
+def test_exec_child_in_grace_outlives_a_reload(daemon_factory, notify):
+    """A reload dropping the exec route destroys it (on whichever thread drops
+    the table last) while a child is in its grace period on a worker: the
+    child keeps the route alive, is SIGKILLed by its own worker's timer and
+    reaped there."""
+    d = daemon_factory(exec_config("shell = yes\ncommand = trap '' TERM; cat; exec sleep 60\n"
+                                   "kill_grace = 2000ms\n"))
+    c = d.connect("/x")
+    c.echo(OP_TEXT, b"running")
+    pids = [pid for pid, _ in children(d.pid)]
+    assert len(pids) == 1, pids
+    c.send_close(1000)
+    c.read_close()
+    c.close_socket()
+    with open(d.conf_path) as f:
+        text = f.read()
+    with open(d.conf_path, "w") as f:
+        f.write(text[:text.index("[route /x]")])
+    d.send_signal(signal.SIGHUP)
+    notify.wait_status(lambda s: "1 route(s)" in s and "reload failed" not in s, 5.0,
+                       "the route gone")
+    assert children(d.pid) != [], "killed before its grace period ended"
+    assert wait_for(lambda: children(d.pid) == [], 5.0), children(d.pid)
+    assert "event=process_kill pid=%d signal=KILL\n" % pids[0] in d.log_text()
+    d.connect().echo(OP_TEXT, b"still serving")

@@ -127,9 +127,9 @@ def workers_opt_in(text, tmpdir):
     """With WSR_TEST_WORKERS set, add `workers = N` through conf.d/ beside the
     config (read after the main file), so the main file's line numbers stay as
     the test wrote them. Configs that say `workers` themselves, turn conf.d off,
-    or have a plugin or exec route (those need workers = 1) are left alone."""
+    or have a plugin route (plugins need workers = 1) are left alone."""
     if not TEST_WORKERS or re.search(r"^\s*(workers|include_default)\s*=", text, re.M) or \
-            re.search(r"^\s*handler\s*=\s*(plugin:|exec\b)", text, re.M) or \
+            re.search(r"^\s*handler\s*=\s*plugin:", text, re.M) or \
             not re.search(r"^\[server\]", text, re.M):
         return
     confd = os.path.join(tmpdir, "conf.d")
