@@ -77,6 +77,19 @@ def thread_names(pid):
     return names
 
 
+def connect_once_freed(d, path, why, seconds=5.0):
+    """Upgrades once a limit frees a place (the daemon answers 503 until
+    then); retries every 50 ms, at most `seconds`."""
+    end = time.monotonic() + seconds
+    while True:
+        c = WSClient.connect(("127.0.0.1", d.port), path, expect=None)
+        if c.status == 101:
+            return c
+        c.close_socket()
+        assert time.monotonic() < end, why
+        time.sleep(0.05)
+
+
 def test_config_values():
     """0 and garbage are file:line errors; auto is kept as auto; plugins need 1."""
     import tempfile
@@ -270,14 +283,7 @@ def test_exec_max_processes_across_workers(daemon_factory, notify):
         WSClient.connect(("127.0.0.1", d.port), "/x", expect=503).close_socket()
     clients[0].send_close(1000)
     clients[0].expect_close(1000)
-    end = time.monotonic() + 5.0
-    while True:  # bounded: the slot comes back when the child is reaped
-        c = WSClient.connect(("127.0.0.1", d.port), "/x", expect=None)
-        if c.status == 101:
-            break
-        c.close_socket()
-        assert time.monotonic() < end, "the slot was never released"
-        time.sleep(0.05)
+    c = connect_once_freed(d, "/x", "the slot was never released (child not reaped)")
     c.echo(OP_TEXT, b"again")
     assert d.log_text().count("event=exec_full") >= 2
 
@@ -344,14 +350,7 @@ def test_max_connections_per_ip_across_workers(daemon_factory):
     clients[0].send_close(1000)
     clients[0].read_close()
     clients[0].close_socket()
-    end = time.monotonic() + 5.0
-    while True:  # bounded: the server releases the count when the connection closes
-        c = WSClient.connect(("127.0.0.1", d.port), expect=None)
-        if c.status == 101:
-            break
-        c.close_socket()
-        assert time.monotonic() < end, "the count was never released"
-        time.sleep(0.05)
+    c = connect_once_freed(d, "/echo", "the count was never released")
     c.echo(OP_TEXT, b"ok")
 
 
