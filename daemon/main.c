@@ -566,6 +566,19 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	notify_status(d);
 }
 
+static void
+block_stop_signals(void)
+{
+	sigset_t	set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -724,6 +737,13 @@ main(int argc, char **argv)
 
 	event_base_dispatch(d.base);
 
+	/*
+	 * Freeing the signal events below restores the default actions: a stop
+	 * signal arriving during the rest of the teardown would then kill us
+	 * with its signal instead of the exit status already decided. Blocked,
+	 * it stays pending and dies with the process.
+	 */
+	block_stop_signals();
 	log_info("event=stopped open=%zu exit=%d", nconns(&d), d.exit_status);
 	listeners_close(d.listeners);
 	workers_stop(d.workers);	/* joins: each drops its connections on its thread */
