@@ -111,15 +111,17 @@ struct key {
 	size_t		 off;
 	uint64_t	 min;
 	uint64_t	 max;
+	const char *const *names;	/* set_named: the values, by enum value */
+	size_t		 nnames;
 };
 
 #define SETTER(f)	static int f(struct ctx *, const struct key *, \
 			    const char *, void *)
 SETTER(set_listen);
+SETTER(set_named);
 SETTER(set_count);
 SETTER(set_duration);
 SETTER(set_size);
-SETTER(set_log_level);
 SETTER(set_handler);
 SETTER(set_origins);
 SETTER(set_subprotocols);
@@ -130,9 +132,7 @@ SETTER(set_bool);
 SETTER(set_string);
 SETTER(set_tls_protocols);
 SETTER(set_trusted_proxies);
-SETTER(set_content);
 SETTER(set_plugin_dir);
-SETTER(set_log_format);
 SETTER(set_access_log);
 SETTER(set_admin_listen);
 SETTER(set_workers);
@@ -146,6 +146,31 @@ SETTER(set_workers);
  * listen, origins and subprotocols fill more than one field: their setters
  * get the whole struct config or struct config_route (offset 0).
  */
+static const char *const log_level_names[] = {
+	[LOG_LVL_ERROR] = "error",
+	[LOG_LVL_WARN] = "warn",
+	[LOG_LVL_INFO] = "info",
+	[LOG_LVL_DEBUG] = "debug",
+};
+
+static const char *const log_format_names[] = {
+	[LOG_FORMAT_KV] = "kv",
+	[LOG_FORMAT_JSON] = "json",
+};
+
+static const char *const content_names[] = {
+	[CONTENT_ANY] = "any",
+	[CONTENT_TEXT] = "text",
+	[CONTENT_BINARY] = "binary",
+	[CONTENT_JSON] = "json",
+};
+
+/* A key whose value is one of names (an enum stored as int). */
+#define NAMES(a)	0, 0, (a), nitems(a)
+
+/* Only set_named keys give the trailing names/nnames; the others leave them 0. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct key keys[] = {
 	{ "listen",		IN_SERVER, K_REPEAT, set_listen, 0, 0, 0 },
 	{ "max_connections",	IN_SERVER, 0, set_count,
@@ -156,8 +181,8 @@ static const struct key keys[] = {
 	  CFG(handshake_timeout_ms), 1, DURATION_MAX_MS },
 	{ "shutdown_timeout",	IN_SERVER, 0, set_duration,
 	  CFG(shutdown_timeout_ms), 0, DURATION_MAX_MS },
-	{ "log_level",		IN_SERVER, 0, set_log_level,
-	  CFG(log_level), 0, 0 },
+	{ "log_level",		IN_SERVER, 0, set_named,
+	  CFG(log_level), NAMES(log_level_names) },
 	{ "include",		IN_SERVER, K_REPEAT, set_include, 0, 0, 0 },
 	{ "include_default",	IN_SERVER, 0, set_include_default,
 	  CFG(include_default), 0, 0 },
@@ -167,7 +192,8 @@ static const struct key keys[] = {
 	{ "trusted_proxies",	IN_SERVER, 0, set_trusted_proxies, 0, 0, 0 },
 	{ "proxy_protocol_timeout", IN_SERVER, 0, set_duration,
 	  CFG(proxy_protocol_timeout_ms), 1, DURATION_MAX_MS },
-	{ "log_format",		IN_SERVER, 0, set_log_format, CFG(log_format), 0, 0 },
+	{ "log_format",		IN_SERVER, 0, set_named, CFG(log_format),
+	  NAMES(log_format_names) },
 	{ "access_log",		IN_SERVER, 0, set_access_log, CFG(access_log), 0, 0 },
 	{ "drain_window",	IN_SERVER, 0, set_duration,
 	  CFG(drain_window_ms), 0, DURATION_MAX_MS },
@@ -211,9 +237,10 @@ static const struct key keys[] = {
 	  RTE(handler), 0, 0 },
 	{ "origins",		IN_ROUTE, 0, set_origins, 0, 0, 0 },
 	{ "subprotocols",	IN_ROUTE, 0, set_subprotocols, 0, 0, 0 },
-	{ "content",		IN_ROUTE, 0, set_content, RTE(content), 0, 0 },
+	{ "content",		IN_ROUTE, 0, set_named, RTE(content), NAMES(content_names) },
 	{ "devconsole",		IN_ROUTE, 0, set_bool, RTE(devconsole), 0, 0 },
 };
+#pragma GCC diagnostic pop
 
 _Static_assert(nitems(keys) <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");
 
@@ -797,13 +824,6 @@ set_count(struct ctx *c, const struct key *k, const char *value, void *dst)
 	return 0;
 }
 
-static const char *const log_level_names[] = {
-	[LOG_LVL_ERROR] = "error",
-	[LOG_LVL_WARN] = "warn",
-	[LOG_LVL_INFO] = "info",
-	[LOG_LVL_DEBUG] = "debug",
-};
-
 /*
  * A value out of a fixed list of names: its index in *dst. The error lists
  * the names, so the message never drifts from the table.
@@ -830,31 +850,14 @@ set_enum(struct ctx *c, const struct key *k, const char *value, int *dst,
 	return -1;
 }
 
+_Static_assert(sizeof(enum log_level) == sizeof(int) && sizeof(enum log_format) == sizeof(int) &&
+    sizeof(enum content) == sizeof(int), "set_named stores an int");
+
+/* One of k->names; stored as its index (the enum value). */
 static int
-set_log_level(struct ctx *c, const struct key *k, const char *value, void *dst)
+set_named(struct ctx *c, const struct key *k, const char *value, void *dst)
 {
-	int	v = 0;
-
-	if (set_enum(c, k, value, &v, log_level_names, nitems(log_level_names)) == -1)
-		return -1;
-	*(enum log_level *)dst = (enum log_level)v;
-	return 0;
-}
-
-static const char *const log_format_names[] = {
-	[LOG_FORMAT_KV] = "kv",
-	[LOG_FORMAT_JSON] = "json",
-};
-
-static int
-set_log_format(struct ctx *c, const struct key *k, const char *value, void *dst)
-{
-	int	v = 0;
-
-	if (set_enum(c, k, value, &v, log_format_names, nitems(log_format_names)) == -1)
-		return -1;
-	*(enum log_format *)dst = (enum log_format)v;
-	return 0;
+	return set_enum(c, k, value, (int *)dst, k->names, k->nnames);
 }
 
 /* "stderr", "off" or an absolute file name (opened by the daemon, not here). */
@@ -1220,24 +1223,6 @@ set_handler(struct ctx *c, const struct key *k, const char *value, void *dst)
 	conf_error(c, c->line, "%s: unknown handler '%s', expected one of: %s, "
 	    "or plugin:NAME", k->name, value, known);
 	return -1;
-}
-
-static const char *const content_names[] = {
-	[CONTENT_ANY] = "any",
-	[CONTENT_TEXT] = "text",
-	[CONTENT_BINARY] = "binary",
-	[CONTENT_JSON] = "json",
-};
-
-static int
-set_content(struct ctx *c, const struct key *k, const char *value, void *dst)
-{
-	int	v = 0;
-
-	if (set_enum(c, k, value, &v, content_names, nitems(content_names)) == -1)
-		return -1;
-	*(enum content *)dst = (enum content)v;
-	return 0;
 }
 
 static int
@@ -2584,12 +2569,8 @@ dump_value(const struct key *k, const void *src, char *buf, size_t len)
 {
 	uint64_t	v;
 
-	if (k->set == set_log_level) {
-		snprintf(buf, len, "%s", log_level_names[*(const enum log_level *)src]);
-		return buf;
-	}
-	if (k->set == set_log_format) {
-		snprintf(buf, len, "%s", log_format_names[*(const enum log_format *)src]);
+	if (k->set == set_named) {
+		snprintf(buf, len, "%s", k->names[*(const int *)src]);
 		return buf;
 	}
 	if (k->set == set_workers && *(const uint64_t *)src == 0) {
@@ -2787,8 +2768,9 @@ dump_route(FILE *f, const struct config_route *r)
 		dump_origin(&r->origin[i], where, sizeof(where));
 		if (k->set == set_handler)
 			dump_key(f, 0, k->name, r->handler, where);
-		else if (k->set == set_content)
-			dump_key(f, 0, k->name, content_names[r->content], where);
+		else if (k->set == set_named)
+			dump_key(f, 0, k->name, k->names[*(const int *)((const char *)r + k->off)],
+			    where);
 		else if (k->set == set_bool)
 			dump_key(f, 0, k->name, *(const bool *)((const char *)r + k->off) ?
 			    "yes" : "no", where);
