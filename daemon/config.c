@@ -502,6 +502,16 @@ fmt_duration(uint64_t ms, char *buf, size_t len)
 	return buf;
 }
 
+uint64_t
+config_drain_window_ms(const struct config *cfg)
+{
+	uint64_t	room;
+
+	room = cfg->shutdown_timeout_ms > cfg->limits.close_timeout_ms ?
+	    cfg->shutdown_timeout_ms - cfg->limits.close_timeout_ms : 0;
+	return cfg->drain_window_ms < room ? cfg->drain_window_ms : room;
+}
+
 const char *
 config_fmt_duration(uint64_t ms, char *buf, size_t len)
 {

@@ -254,6 +254,13 @@ int		 config_parse_duration_ms(const char *s, uint64_t *out);
  * sets them).
  */
 int		 config_parse_listen(const char *s, struct config_listen *out);
+/*
+ * The drain window a stop actually uses: drain_window, cut so that the peer
+ * closed last still has a whole close_timeout to answer before the hard
+ * close at shutdown_timeout (0, all at once, when close_timeout alone fills
+ * shutdown_timeout).
+ */
+uint64_t	 config_drain_window_ms(const struct config *cfg);
 /* A duration as the config writes it: "25s", "1m", "500ms". Returns buf. */
 const char	*config_fmt_duration(uint64_t ms, char *buf, size_t len);
 /* A key's index in the origin[] arrays of struct config and config_route; -1: no such key. */

@@ -147,7 +147,7 @@ static int
 lint_drain(const struct config *cfg, struct config_errors *out)
 {
 	struct config_origin	at;
-	char			w[32], c[32], s[32], need[32];
+	char			w[32], c[32], s[32], need[32], cut[32], used[64];
 	uint64_t		window = cfg->drain_window_ms;
 	uint64_t		close = cfg->limits.close_timeout_ms;
 
@@ -158,11 +158,15 @@ lint_drain(const struct config *cfg, struct config_errors *out)
 	config_fmt_duration(close, c, sizeof(c));
 	config_fmt_duration(cfg->shutdown_timeout_ms, s, sizeof(s));
 	config_fmt_duration(window + close, need, sizeof(need));
+	config_fmt_duration(config_drain_window_ms(cfg), cut, sizeof(cut));
+	if (config_drain_window_ms(cfg) == 0)
+		snprintf(used, sizeof(used), "all sent at once");
+	else
+		snprintf(used, sizeof(used), "spread over only %s", cut);
 	return add(out, &at, cfg->file, "drain_window %s plus close_timeout %s is more than "
-	    "shutdown_timeout %s: the closes are spread over at most %s and the peers closed "
-	    "last get less than close_timeout to answer before the hard close; raise "
-	    "shutdown_timeout to %s or shorten drain_window", w, c, s,
-	    window < cfg->shutdown_timeout_ms ? w : s, need);
+	    "shutdown_timeout %s: the closes are %s, so that the peers closed last still "
+	    "get close_timeout to answer before the hard close; raise shutdown_timeout to %s "
+	    "to spread them over the whole drain_window", w, c, s, used, need);
 }
 
 int

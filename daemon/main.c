@@ -199,9 +199,7 @@ apply_server_settings(struct daemon *d, const struct config *cfg)
 	d->loop.proxy_protocol_timeout_ms = cfg->proxy_protocol_timeout_ms;
 	d->loop.max_per_ip = cfg->max_connections_per_ip;
 	d->loop.linger_ms = cfg->limits.close_timeout_ms;
-	/* Past shutdown_timeout every connection is cut anyway (lint.c warns). */
-	d->loop.drain_window_ms = cfg->drain_window_ms < cfg->shutdown_timeout_ms ?
-	    cfg->drain_window_ms : cfg->shutdown_timeout_ms;
+	d->loop.drain_window_ms = config_drain_window_ms(cfg);
 	d->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
 	log_set_level(cfg->log_level);
 }

@@ -192,6 +192,26 @@ def test_shutdown_timeout_cuts_a_peer_that_never_answers(daemon_factory):
         p.sock.close()
 
 
+def test_window_leaves_the_last_peer_its_close_timeout(daemon_factory):
+    """drain_window 5 s does not fit shutdown_timeout 2 s with close_timeout
+    800 ms: the window is cut to 1.2 s, so every peer gets its Close well
+    before the hard close (with the window cut only to shutdown_timeout, the
+    last slot and the hard close raced and a peer could be cut unwarned)."""
+    d = daemon_factory(wsrtest.make_config(drain_window="5s", shutdown_timeout="2s",
+                                           close_timeout="800ms", log_level="info"))
+    peers = open_clients(d, 40)
+    t0 = time.monotonic()
+    d.send_signal(signal.SIGTERM)
+    collect_closes(peers, 4.0)
+    assert [p.code for p in peers] == [1001] * 40
+    last = max(p.close_at for p in peers) - t0
+    assert last <= 1.2 + 0.4, "last close %.2f s after SIGTERM, window cut to 1.2 s" % last
+    assert last >= 0.6, "closes not spread (last at %.2f s)" % last
+    assert d.wait(3.0) == 0
+    assert "drain_window_ms=1200" in d.log_text()
+    assert "event=shutdown_timeout" not in d.log_text()
+
+
 def test_handshakes_in_progress_get_503(daemon_factory):
     d = daemon_factory(wsrtest.make_config(drain_window="2s", shutdown_timeout="3s",
                                            close_timeout="3s"))
@@ -206,10 +226,14 @@ def test_handshakes_in_progress_get_503(daemon_factory):
         c.read_head(2.0)
         assert c.status == 503, (c.status, c.reason)
         c.expect_eof(2.0, allow_data=True)
+        s.close()           # else the daemon lingers on it for close_timeout
     code, reason = ws.read_close(3.0)
     assert (code, reason) == (1001, b"server shutting down")
     ws.send_close(1001)
-    assert d.wait(3.0) == 0
+    ws.expect_eof(2.0)
+    ws.close_socket()
+    # Every peer answered and went: out well before shutdown_timeout (3 s).
+    assert d.wait(2.0) == 0
     # No new connection meanwhile: the listeners were closed first.
     with pytest.raises(OSError):
         wsrtest.open_socket(("127.0.0.1", d.port), timeout=1.0)

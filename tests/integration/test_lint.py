@@ -62,8 +62,8 @@ def test_drain_window_must_fit_shutdown_timeout(tmp_path):
     w = warnings(res)
     assert res.returncode == 0 and len(w) == 1, res.stderr
     assert ("drain_window 5s plus close_timeout 5s is more than shutdown_timeout 4s: "
-            "the closes are spread over at most 4s") in w[0]
-    assert "raise shutdown_timeout to 10s or shorten drain_window" in w[0]
+            "the closes are all sent at once") in w[0]
+    assert "raise shutdown_timeout to 10s to spread them over the whole drain_window" in w[0]
 
 
 def test_warnings_logged_at_start_and_reload(daemon_factory):

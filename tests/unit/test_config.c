@@ -1839,6 +1839,8 @@ test_ops_keys(void **state)
 	(void)state;
 	cfg = parse_ok(SERVER "[route /a]\nhandler = echo\n");
 	assert_int_equal(cfg->drain_window_ms, CONFIG_DEFAULT_DRAIN_WINDOW_MS);
+	/* The defaults fit: 5 s of window + 5 s of close_timeout = 10 s. */
+	assert_int_equal(config_drain_window_ms(cfg), CONFIG_DEFAULT_DRAIN_WINDOW_MS);
 	assert_int_equal(cfg->proxy_idle_timeout_ms, 0);
 	assert_int_equal(cfg->limits.max_connection_lifetime_ms, 0);
 	assert_false(cfg->routes[0].devconsole);
@@ -1867,6 +1869,15 @@ test_ops_keys(void **state)
 	    NAME ":9: proxy_idle_timeout: only valid in [server], not in [route /a]");
 	assert_true(config_key_index("devconsole") >= 0);
 	assert_int_equal(config_key_index("no_such_key"), -1);
+
+	/* The window a stop uses leaves the last peer a whole close_timeout. */
+	cfg = parse_ok(SERVER "drain_window = 8s\nshutdown_timeout = 10s\nclose_timeout = 3s\n"
+	    "[route /a]\nhandler = echo\n");
+	assert_int_equal(config_drain_window_ms(cfg), 7000);
+	config_free(cfg);
+	cfg = parse_ok(SERVER "shutdown_timeout = 2s\n[route /a]\nhandler = echo\n");
+	assert_int_equal(config_drain_window_ms(cfg), 0);
+	config_free(cfg);
 }
 
 int
