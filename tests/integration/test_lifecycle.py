@@ -208,8 +208,9 @@ def test_unix_socket_file_removed_at_stop_and_reload(daemon_factory, tmp_path):
 def test_unix_and_tcp_listen_together(daemon_factory, tmp_path):
     path = os.path.join(str(tmp_path), "both.sock")
     cfg = wsrtest.make_config(listen="127.0.0.1:{port}\nlisten = unix:%s" % path)
-    d = daemon_factory(cfg)
-    assert wsrtest.wait_until(lambda: os.path.exists(path), 2.0)
+    # Ready once the unix socket accepts (it is opened after the TCP one):
+    # the file exists from bind(), a moment before listen() (seen under TSan).
+    d = daemon_factory(cfg, ready=path)
     WSClient.connect(path).echo(OP_TEXT, b"unix")
     d.connect().echo(OP_TEXT, b"tcp")
 
