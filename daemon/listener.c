@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +32,22 @@ struct listener {
 	struct evconnlistener	*lev;
 	struct event		*retry;		/* re-enables accept after EMFILE */
 	char			*spec;
+	/* What socket this is, to match a reloaded config's line (same_socket). */
+	enum listen_kind	 kind;
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
 	int			 passed_fd;	/* socket activation: not ours to close; else -1 */
 	unsigned		 opts;		/* CONN_TLS, CONN_PROXY */
 	char			*unix_path;	/* a socket file we bound: removed at close */
 	dev_t			 unix_dev;	/* ... if it is still that file */
 	ino_t			 unix_ino;
 };
+
+static unsigned
+listen_opts(const struct config_listen *cl)
+{
+	return (cl->tls ? CONN_TLS : 0) | (cl->proxy_protocol ? CONN_PROXY : 0);
+}
 
 static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
@@ -185,10 +196,13 @@ add_listener(struct loop *l, struct listener **list, int fd,
 		return -1;
 	}
 	ls->loop = l;
+	ls->kind = cl->kind;
+	ls->addr = cl->addr;
+	ls->addrlen = cl->addrlen;
 	ls->passed_fd = passed ? fd : -1;
 	if (!passed)
 		remember_unix_path(ls, cl);
-	ls->opts = (cl->tls ? CONN_TLS : 0) | (cl->proxy_protocol ? CONN_PROXY : 0);
+	ls->opts = listen_opts(cl);
 	ls->next = *list;
 	*list = ls;
 	if (!passed)
@@ -324,26 +338,78 @@ fail:
 	return NULL;
 }
 
-static int
-spec_in_config(const struct config *cfg, const char *spec)
+/*
+ * Does ls serve the socket that line cl asks for? The same address (for
+ * systemd lines, the same "systemd" or "systemd:NAME"), whatever the
+ * options: a reload that only adds or drops "tls" or "proxy_protocol" keeps
+ * the bound socket (binding it again could only fail with EADDRINUSE) and
+ * changes how new connections are taken. Port 0 is a fresh ephemeral port
+ * per line, so such a line is only itself, as written.
+ */
+static bool
+same_socket(const struct listener *ls, const struct config_listen *cl)
+{
+	size_t	len;
+
+	if (ls->kind != cl->kind)
+		return false;
+	switch (cl->kind) {
+	case LISTEN_SYSTEMD:
+		len = strcspn(cl->spec, " \t");
+		return strcspn(ls->spec, " \t") == len && strncmp(ls->spec, cl->spec, len) == 0;
+	case LISTEN_INET:
+		if ((cl->addr.ss_family == AF_INET ?
+		    ((const struct sockaddr_in *)&cl->addr)->sin_port :
+		    ((const struct sockaddr_in6 *)&cl->addr)->sin6_port) == 0)
+			return strcmp(ls->spec, cl->spec) == 0;
+		break;
+	default:
+		break;
+	}
+	return ls->addrlen == cl->addrlen && memcmp(&ls->addr, &cl->addr, cl->addrlen) == 0;
+}
+
+static const struct config_listen *
+line_for(const struct config *cfg, const struct listener *ls)
 {
 	size_t	i;
 
 	for (i = 0; i < cfg->nlistens; i++) {
-		if (strcmp(cfg->listens[i].spec, spec) == 0)
-			return 1;
+		if (same_socket(ls, &cfg->listens[i]))
+			return &cfg->listens[i];
 	}
-	return 0;
+	return NULL;
 }
 
-static int
-spec_in_list(const struct listener *list, const char *spec)
+static bool
+served_by(const struct listener *list, const struct config_listen *cl)
 {
 	for (; list != NULL; list = list->next) {
-		if (strcmp(list->spec, spec) == 0)
-			return 1;
+		if (same_socket(list, cl))
+			return true;
 	}
-	return 0;
+	return false;
+}
+
+/*
+ * A kept socket takes its line's options, for the connections it accepts
+ * from now on (open ones keep how they were taken), and its spelling for
+ * the logs: without memory for that, the old spelling stays.
+ */
+static void
+apply_line(struct listener *ls, const struct config_listen *cl)
+{
+	char	*spec;
+
+	if (strcmp(ls->spec, cl->spec) == 0)
+		return;
+	log_info("event=listen_changed listen=%s was=\"%s\" tls=%s proxy_protocol=%s",
+	    cl->spec, ls->spec, cl->tls ? "yes" : "no", cl->proxy_protocol ? "yes" : "no");
+	ls->opts = listen_opts(cl);
+	if ((spec = strdup(cl->spec)) != NULL) {
+		free(ls->spec);
+		ls->spec = spec;
+	}
 }
 
 int
@@ -353,10 +419,10 @@ listeners_reload(struct loop *l, struct listener **list, const struct config *cf
 	struct listener	*kept = NULL, *gone = NULL, *added = NULL, *ls, *next, *tail;
 	size_t		 i;
 
-	/* Split the open listeners: lines still there stay open, untouched. */
+	/* Split the open listeners: sockets still asked for stay open. */
 	for (ls = *list; ls != NULL; ls = next) {
 		next = ls->next;
-		if (spec_in_config(cfg, ls->spec)) {
+		if (line_for(cfg, ls) != NULL) {
 			ls->next = kept;
 			kept = ls;
 		} else {
@@ -365,7 +431,7 @@ listeners_reload(struct loop *l, struct listener **list, const struct config *cf
 		}
 	}
 	for (i = 0; i < cfg->nlistens; i++) {
-		if (spec_in_list(kept, cfg->listens[i].spec))
+		if (served_by(kept, &cfg->listens[i]))
 			continue;
 		if (open_one(l, &added, kept, cfg, &cfg->listens[i], cause) == -1) {
 			/* Nothing changes: put the old list back. */
@@ -380,6 +446,9 @@ listeners_reload(struct loop *l, struct listener **list, const struct config *cf
 			return -1;
 		}
 	}
+	/* Every new line is open: only now may the kept ones change. */
+	for (ls = kept; ls != NULL; ls = ls->next)
+		apply_line(ls, line_for(cfg, ls));
 	for (ls = gone; ls != NULL; ls = ls->next) {
 		if (ls->passed_fd != -1)
 			log_warn("event=listen_closed listen=%s fd=%d hint=\"the socket "

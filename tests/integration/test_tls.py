@@ -5,6 +5,7 @@ handshake, a certificate reload under open connections, idle memory."""
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import ssl
@@ -282,3 +283,51 @@ def test_tls_backpressure_and_partial_writes(daemon_factory, certs):
     t.join(10)
     assert not t.is_alive() and not errors, errors
     assert "event=resumed" in d.log_text()
+
+
+def test_reload_changes_listen_options_on_the_bound_socket(daemon_factory, tmp_path):
+    """A reload that only adds or drops `tls` / `proxy_protocol` on a listen
+    line keeps the bound socket (binding it again could only fail with
+    EADDRINUSE) and takes new connections the new way; open ones carry on."""
+    cert, key = make_cert(tmp_path)
+    d = daemon_factory(tls_config(cert, key, server_extra="trusted_proxies = 127.0.0.1\n"))
+    port, port2 = d.port, d.port2
+    tls_before = tls_ws(port, client_ctx(cert))
+    plain_before = wsrtest.WSClient.connect(("127.0.0.1", port2))
+
+    def reload_to(line1, line2):
+        n = d.log_text().count("event=reloaded")
+        with open(d.conf_path) as f:
+            text = f.read()
+        text = re.sub(r"^listen = 127\.0\.0\.1:%d\b.*$" % port, "listen = " + line1, text,
+                      count=1, flags=re.M)
+        text = re.sub(r"^listen = 127\.0\.0\.1:%d\b.*$" % port2, "listen = " + line2, text,
+                      count=1, flags=re.M)
+        with open(d.conf_path, "w") as f:
+            f.write(text)
+        d.send_signal(signal.SIGHUP)
+        assert wsrtest.wait_until(lambda: d.log_text().count("event=reloaded") > n, 5.0), \
+            d.log_tail()
+
+    # Swap: the TLS port becomes plain, the plain one TLS.
+    reload_to("127.0.0.1:%d" % port, "127.0.0.1:%d tls" % port2)
+    log = d.log_text()
+    assert "event=reload_failed" not in log, d.log_tail()
+    assert "event=listen_changed listen=127.0.0.1:%d was=\"127.0.0.1:%d tls\" tls=no" \
+        % (port, port) in log
+    assert "event=listen_changed listen=127.0.0.1:%d tls was=\"127.0.0.1:%d\" tls=yes" \
+        % (port2, port2) in log
+    assert log.count("event=listening listen=127.0.0.1:%d" % port) == 1   # never re-bound
+    assert wsrtest.WSClient.connect(("127.0.0.1", port)).echo(OP_TEXT, b"plain now")
+    assert tls_ws(port2, client_ctx(cert)).echo(OP_TEXT, b"tls now")
+    assert tls_before.echo(OP_TEXT, b"opened over TLS, still TLS")
+    assert plain_before.echo(OP_TEXT, b"opened plain, still plain")
+
+    # proxy_protocol on a kept socket: the header is now expected and used.
+    reload_to("127.0.0.1:%d proxy_protocol" % port, "127.0.0.1:%d tls" % port2)
+    req, _ = wsrtest.handshake_request("/echo")
+    c = wsrtest.WSClient.connect(("127.0.0.1", port),
+                                 request=b"PROXY TCP4 192.0.2.44 127.0.0.1 4444 1\r\n" + req)
+    assert c.echo(OP_TEXT, b"through a proxy")
+    assert wsrtest.wait_until(lambda: "peer=192.0.2.44:4444" in d.log_text(), 3.0), d.log_tail()
+    assert d.alive()
