@@ -132,6 +132,7 @@ def test_max_processes_503(daemon_factory):
 def test_200_connections_leave_no_process_or_fd(daemon_factory):
     d = daemon_factory(wsrtest.set_server(config("cat"), log_level="warn"))
     base_fds = d.num_fds()
+    base_targets = d.fd_targets()
     for round_ in range(10):
         conns = [d.connect("/x") for _ in range(20)]
         for i, c in enumerate(conns):
@@ -145,7 +146,9 @@ def test_200_connections_leave_no_process_or_fd(daemon_factory):
                 c.close_socket()
     assert wait_for(lambda: children(d.pid) == [], 10.0), children(d.pid)
     # <=: the baseline may still hold the readiness probe's socket.
-    assert wait_for(lambda: d.num_fds() <= base_fds, 5.0), (d.num_fds(), base_fds)
+    assert wait_for(lambda: d.num_fds() <= base_fds, 5.0), \
+        "%d descriptors, %d before:\n%s\nbefore:\n%s" % (
+            d.num_fds(), base_fds, "\n".join(d.fd_targets()), "\n".join(base_targets))
 
 
 def test_no_daemon_fd_leaks_into_the_child(daemon_factory):
