@@ -207,6 +207,7 @@ def test_certificate_reload_under_open_connections(daemon_factory, tmp_path):
         c.close_socket()
 
 
+@pytest.mark.skipif(wsrtest.UNDER_VALGRIND, reason="RSS under valgrind is memcheck's shadow memory")
 def test_idle_tls_connection_memory(daemon_factory, certs):
     """SSL_MODE_RELEASE_BUFFERS: an idle TLS connection keeps no record buffers.
 

@@ -192,7 +192,8 @@ class Daemon:
             if self.ready is False:
                 return self
             try:
-                self.wait_ready(5.0)
+                # memcheck starts the daemon ~20 times slower, more on a busy machine.
+                self.wait_ready(30.0 if UNDER_VALGRIND else 5.0)
                 return self
             except DaemonError as e:
                 last = e
