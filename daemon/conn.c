@@ -9,10 +9,12 @@
  * close_timeout deadline ("lingering close"), so that closing with unread
  * input never turns into a RST that destroys the close frame in flight.
  */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -98,7 +100,8 @@ struct outbuf {
  * that is ours to cut (libevent adds its fd map entry, the kernel the
  * socket). Pointers and 64-bit fields first, then the small ones packed,
  * flags as bits; the frame limits live in the route (route->wsl), the
- * linger deadline shares its word with the ping time (never both needed),
+ * linger deadline shares its word with the ping time and the linger's
+ * progress mark with the planned close time (never both needed),
  * the limits and the subprotocol are found through the route, the query
  * and a plugin's headers share one block, the request being upgraded is
  * the loop's (l->req), and what only the handshake needs is allocated only
@@ -124,7 +127,10 @@ struct wsr_conn {
 		uint64_t	 deadline;	/* ST_LINGER: linger/close deadline */
 	};
 	uint64_t		 msg_started;	/* when the unfinished frame/message began; 0: none */
-	uint64_t		 close_at;	/* planned close (close_plan); 0: none */
+	union {
+		uint64_t	 close_at;	/* ST_OPEN: planned close (close_plan); 0: none */
+		uint64_t	 linger_mark;	/* ST_LINGER: conn_acked_mark() at the deadline */
+	};
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	uint64_t		 msgs_in;
@@ -533,12 +539,31 @@ conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len
 	return 0;
 }
 
+/*
+ * Moves whenever the peer takes our bytes: what we handed the kernel less
+ * what it still holds unacknowledged (SIOCOUTQ). Our own queue alone would
+ * not do: with a large send buffer the kernel only asks us for more once
+ * the peer has read a third of it, which can take longer than close_timeout
+ * for a peer that reads all the time. Only compared for a change (under TLS
+ * the two counts are in different units).
+ */
+static uint64_t
+conn_acked_mark(const struct wsr_conn *c, int *unacked)
+{
+	if (ioctl(c->fd, SIOCOUTQ, unacked) == -1 || *unacked < 0)
+		*unacked = 0;
+	return c->bytes_out - (uint64_t)*unacked;
+}
+
 /* After our close frame or HTTP answer: FIN our side, drain theirs. */
 static void
 conn_begin_linger(struct wsr_conn *c, uint64_t linger_ms)
 {
+	int	unacked;
+
 	c->state = ST_LINGER;
 	c->deadline = c->loop->now + linger_ms;
+	c->linger_mark = conn_acked_mark(c, &unacked);
 	c->paused = false;
 	if (out_pending(c) > 0)
 		c->shut_pending = true;
@@ -1430,8 +1455,8 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 	struct loop	*l = arg;
 	struct wsr_conn	*c = (struct wsr_conn *)((char *)e - offsetof(struct wsr_conn, tm));
 	uint8_t		 ts[8];
-	uint64_t	 now;
-	int		 i;
+	uint64_t	 now, mark;
+	int		 i, unacked;
 
 	l->now = now = timer_now_ms();
 	c->in_cb++;
@@ -1476,6 +1501,23 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 			conn_schedule(c);
 		break;
 	case ST_LINGER:
+		/*
+		 * close_timeout bounds a peer that stops, not one still
+		 * reading what was queued before our Close (a 16 MiB echo,
+		 * then the Close reply, to a slow client; closing then would
+		 * cut the echo short). While the peer keeps taking our bytes
+		 * the wait restarts; what is queued is bounded by
+		 * max_output_buffer and the socket's send buffer.
+		 */
+		mark = conn_acked_mark(c, &unacked);
+		if ((out_pending(c) > 0 || unacked > 0) && mark != c->linger_mark) {
+			c->linger_mark = mark;
+			/* As conn_begin_linger was given: the route's after a Close. */
+			c->deadline = now + (c->close_sent ? conn_lim(c)->close_timeout_ms :
+			    c->loop->linger_ms);
+			conn_schedule(c);
+			break;
+		}
 		conn_destroy(c, c->end_reason != NULL ? c->end_reason : "close timeout");
 		break;
 	}

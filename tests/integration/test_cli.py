@@ -58,10 +58,12 @@ def run_cli(*args, input=b"", stdin=None, timeout=20):
                           stderr=subprocess.PIPE, timeout=timeout, **kw)
 
 
-def check(p, rc, stdout=None):
-    """Assert the exit status (and stdout), showing stderr when it differs."""
-    assert p.returncode == rc, "exit %d, expected %d; stderr:\n%s" % (
-        p.returncode, rc, p.stderr.decode("utf-8", "replace"))
+def check(p, rc, stdout=None, daemon=None):
+    """Assert the exit status (and stdout), showing stderr (and the daemon's
+    log) when it differs."""
+    assert p.returncode == rc, "exit %d, expected %d; stderr:\n%s%s" % (
+        p.returncode, rc, p.stderr.decode("utf-8", "replace"),
+        "\ndaemon log:\n" + daemon.log_tail() if daemon is not None else "")
     if stdout is not None:
         assert p.stdout == stdout, "stdout %r, expected %r" % (p.stdout[:200], stdout[:200])
     return p
@@ -344,7 +346,7 @@ def test_binary_16mib_message(daemon_factory, tmp_path):
     with open(src, "rb") as f:
         p = run_cli("--binary", "--raw", "--max-frame-size", "16MiB", d.uri(), stdin=f,
                     timeout=30)
-    check(p, RC_OK)
+    check(p, RC_OK, daemon=d)
     assert len(p.stdout) == len(data) and p.stdout == data
     assert wsrtest.wait_until(lambda: "msgs_in=1 " in d.log_text(), 3), d.log_tail()
 

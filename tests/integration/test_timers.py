@@ -2,13 +2,16 @@
 overrides. Timers are short (300 ms - 1 s) so the file runs in ~25 s."""
 
 import asyncio
+import os
+import socket
 import time
 
 import pytest
 import websockets
 
 import wsrtest
-from wsrtest import (OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ConnectionEnded, WSTimeout)
+from wsrtest import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ConnectionEnded,
+                     WSTimeout)
 
 
 def config(ping="0", timeout="0", close_timeout="500ms", route_extra="", more=""):
@@ -201,6 +204,63 @@ def test_close_timeout_drops_unresponsive_peer(daemon_factory):
     took = _released_after(d, fds0, t0, 2.0)
     assert took is not None, "connection still held by the daemon 2 s after its close " \
         "(close_timeout = 500ms); fds %d → %d" % (fds0, d.num_fds())
+    c.close_socket()
+
+
+def _slow_reader(d, size, rcvbuf=32768):
+    """A client with a small receive buffer that sends a `size`-byte message
+    and its Close in one go: the echo and the Close reply queue behind it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)   # before connect: the window
+    s.settimeout(5.0)
+    s.connect(("127.0.0.1", d.port))
+    c = wsrtest.WSClient(s)
+    req, c.key = wsrtest.handshake_request("/echo")
+    s.sendall(req)
+    assert c.read_head() == 101
+    payload = os.urandom(size)
+    s.sendall(wsrtest.build_frame(OP_BINARY, payload) + wsrtest.build_frame(
+        OP_CLOSE, wsrtest.close_payload(1000)))
+    return c, payload
+
+
+BIG_ECHO = "max_frame_size = 8MiB\nmax_message_size = 8MiB\nmax_output_buffer = 16MiB\n"
+
+
+def test_close_timeout_spares_a_peer_still_reading_the_echo(daemon_factory):
+    """close_timeout (300 ms) bounds a peer that stopped, not one still taking
+    the echo queued before the Close reply: a client reading 4 MiB at ~2 MiB/s
+    gets all of it, then the Close (seen in CI under TSan: the daemon cut such
+    a client 500 ms after its Close, 11 of 16 MiB written)."""
+    d = daemon_factory(wsrtest.make_config(server_extra=BIG_ECHO, close_timeout="300ms"))
+    size = 4 << 20
+    c, payload = _slow_reader(d, size)
+    t0 = time.monotonic()
+    want = size + 10 + 4      # the echo's frame, then the Close reply
+    for _ in range(10000):
+        if len(c.buf) >= want or time.monotonic() - t0 > 15:
+            break
+        data = c.sock.recv(65536)
+        if not data:
+            break
+        c.buf += data
+        time.sleep(0.03)
+    took = time.monotonic() - t0
+    assert took > 0.6, "read in %.2f s: not slow enough to outlast close_timeout" % took
+    f = c.read_frame()
+    assert f.opcode == OP_BINARY and f.payload == payload, (f.opcode, len(f.payload))
+    assert c.read_close()[0] == 1000, d.log_tail()
+    c.close_socket()
+
+
+def test_close_timeout_drops_a_peer_that_stops_reading(daemon_factory):
+    """The same client never reading: dropped once the daemon's writes stall
+    for close_timeout."""
+    d = daemon_factory(wsrtest.make_config(server_extra=BIG_ECHO, close_timeout="300ms",
+                                           log_level="info"))
+    c, _ = _slow_reader(d, 4 << 20)
+    assert wsrtest.wait_until(lambda: 'reason="close timeout"' in d.log_text(), 5.0), \
+        d.log_tail()
     c.close_socket()
 
 
