@@ -637,6 +637,17 @@ main(int argc, char **argv)
 	if (test_only == 2)
 		return dump_config(t);
 	if (test_only) {
+		/* As the daemon will (and as root, before any privilege drop): a
+		 * path it cannot write is an error now, not at the next start. */
+		if (accesslog_open(t->cfg->access_log, &alog, &cause) == -1) {
+			fprintf(stderr, "wsrouted: %s\n", cause ? cause : "out of memory");
+			free(cause);
+			SSL_CTX_free(tls);
+			route_table_unref(t, handler_destroy_instance);
+			return 1;
+		}
+		if (alog != -1)
+			close(alog);
 		printf("wsrouted: configuration file %s test is successful\n", d.config_path);
 		SSL_CTX_free(tls);
 		route_table_unref(t, handler_destroy_instance);

@@ -458,6 +458,23 @@ def test_access_log_json_stderr(daemon_factory):
     assert rec["bytes_in"] == 20 and rec["status"] is None and rec["closed_by"] == "abort" and rec["path"] is None, rec
 
 
+def test_config_test_opens_the_access_log(tmp_path):
+    """-t opens the access log as the daemon would: a path it cannot write is
+    an error at -t (say, before a reload), not at the next start."""
+    path = tmp_path / "w.ini"
+    conf = "[server]\nlisten = 127.0.0.1:8080\naccess_log = %s\n[route /e]\nhandler = echo\n"
+    path.write_text(conf % (tmp_path / "no-such-dir" / "access.log"))
+    res = wsrtest.run_daemon(["-t", "-c", str(path)])
+    assert res.returncode == 1, res
+    err = res.stderr.decode()
+    assert "access_log: cannot open '%s': No such file or directory" \
+        % (tmp_path / "no-such-dir" / "access.log") in err, err
+    path.write_text(conf % (tmp_path / "access.log"))
+    res = wsrtest.run_daemon(["-t", "-c", str(path)])
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "access.log").exists()   # created, as the daemon would
+
+
 def test_access_log_off_by_default(daemon_factory):
     d = daemon_factory(wsrtest.make_config())
     c = d.connect("/echo")
