@@ -1087,6 +1087,7 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 {
 	struct loop		*l = c->loop;
 	struct route		*r = c->route;
+	void			*inst = conn_instance(c);	/* once per read, not per message */
 	struct ws_event		 ev;
 	enum ws_event_type	 t;
 	size_t			 off = 0;
@@ -1106,7 +1107,7 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 			    !conn_content_ok(c, ev.opcode, ev.data, ev.len))
 				break;
 			if (r->handler->on_message != NULL)
-				r->handler->on_message(conn_instance(c), c, ev.opcode, ev.data, ev.len);
+				r->handler->on_message(inst, c, ev.opcode, ev.data, ev.len);
 			break;
 		case WS_EV_PING:
 			conn_send_frame(c, WS_OP_PONG, ev.data, ev.len);
