@@ -192,7 +192,6 @@ handler_bind_routes(struct route_table *t, unsigned nloops, char **cause)
 				*cause = NULL;
 			goto fail;
 		}
-		/* ABI 1's struct ends before flags: reading it would overrun. */
 		if (r->handler->abi != 1 && r->handler->abi != WSR_PLUGIN_ABI) {
 			if (asprintf(cause, "%s:%d: handler '%s' was built for ABI %d, "
 			    "this daemon speaks 1 and %d", cr->file, cr->line,
@@ -200,6 +199,7 @@ handler_bind_routes(struct route_table *t, unsigned nloops, char **cause)
 				*cause = NULL;
 			goto fail;
 		}
+		/* ABI 1's struct ends before flags: reading it would overrun. */
 		flags = r->handler->abi >= 2 ? r->handler->flags : 0;
 		/*
 		 * Built-ins are written for every loop (one shared instance);

@@ -93,9 +93,9 @@ struct wsr_conn;	/* opaque: one WebSocket connection */
  *    started from its callbacks;
  *  - calls destroy() for each instance on its own loop's thread once that
  *    loop has no connection using it left (after a reload, or when the
- *    loop stops); an instance that never reached its loop (a reload refused
- *    afterwards) is destroyed on the thread that made it, its timers never
- *    having fired.
+ *    loop stops); an instance that never reached its loop (`wsrouted -t`,
+ *    a reload refused after create()) is destroyed with the configuration,
+ *    on whichever thread lets go of it last, its timers never having fired.
  * Connections of one instance are not visible to another except through
  * handles (wsr_handle_send/close work from any thread, for a connection on
  * any loop). With one loop (workers = 1) the flag changes nothing.
