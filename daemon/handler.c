@@ -273,9 +273,7 @@ handler_bind_routes(struct route_table *t, unsigned nloops, char **cause)
 	}
 	return 0;
 oom:
-	free(opts);
-	if (r->loops != NULL)
-		destroy_loops(r, 0);
+	free(opts);	/* r->loops is still NULL: no instance was made */
 	*cause = strdup("out of memory");
 fail:
 	/* The failing route has no instance, maybe a plugin to unload. */
