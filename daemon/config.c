@@ -2364,17 +2364,6 @@ finish(struct ctx *c)
 			conf_error_in(c, ov->fidx, r->line, "[route %s]: "
 			    "handler: missing, expected e.g. 'handler = echo'",
 			    r->path);
-		if (cfg->workers != 1 && r->handler != NULL &&
-		    strncmp(r->handler, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0)
-			/*
-			 * plugin.h promises plugins one loop thread: refuse
-			 * rather than run them on several threads. (exec
-			 * reaps per loop through pidfds, so it may.)
-			 */
-			conf_error_in(c, ov->fidx, r->line, "[route %s]: handler '%s' "
-			    "needs workers = 1 (plugins run on one event "
-			    "loop), but workers = %s", r->path, r->handler,
-			    cfg->workers == 0 ? "auto" : "more than 1");
 		plugin = takes_options(r->handler);
 		for (j = 0; !plugin && j < r->noptions; j++) {
 			conf_error_in(c, ov->fidx, r->options[j].line,

@@ -189,6 +189,19 @@ conn_lim(const struct wsr_conn *c)
 	return c->route != NULL ? &c->route->conf->limits : NULL;
 }
 
+/*
+ * The handler instance c's callbacks get: the route's one instance, or with
+ * per-loop instances (WSR_HANDLER_PER_LOOP, workers > 1) the one of c's loop.
+ * A branch on a field beside instance, no lookup, for the common case.
+ */
+static inline void *
+conn_instance(const struct wsr_conn *c)
+{
+	const struct route	*r = c->route;
+
+	return r->loops == NULL ? r->instance : r->loops[c->loop->index].instance;
+}
+
 static void	conn_event_cb(evutil_socket_t, short, void *);
 static void	conn_release(struct wsr_conn *);
 static int	conn_flush(struct wsr_conn *);
@@ -867,6 +880,7 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 	}
 	c->route = r;
 	route_table_ref(r->table);
+	handler_loop_take(r->table, c->loop->index);
 	c->rm = metrics_route(&c->loop->metrics, c->loop->routes, r);
 	c->subprotocol = sp >= 0 ? (uint8_t)(sp + 1) : 0;
 	if (conn_lim(c)->send_buffer > 0) {
@@ -881,7 +895,7 @@ conn_upgrade(struct wsr_conn *c, const struct hs_request *req, uint8_t *rest, si
 		conn_reject(c, 500, "cannot build the 101 answer");
 		return;
 	}
-	if (r->handler->on_open != NULL && (st = r->handler->on_open(r->instance, c)) != 0) {
+	if (r->handler->on_open != NULL && (st = r->handler->on_open(conn_instance(c), c)) != 0) {
 		/* plugin.h: 500 and 503 are answered as such, anything else as 403. */
 		if (st == 500 && c->rm != NULL)
 			METRIC_ADD(c->rm->handler_errors, 1);
@@ -1098,6 +1112,7 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 {
 	struct loop		*l = c->loop;
 	struct route		*r = c->route;
+	void			*inst = conn_instance(c);	/* once per read, not per message */
 	struct ws_event		 ev;
 	enum ws_event_type	 t;
 	size_t			 off = 0;
@@ -1117,7 +1132,7 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 			    !conn_content_ok(c, ev.opcode, ev.data, ev.len))
 				break;
 			if (r->handler->on_message != NULL)
-				r->handler->on_message(r->instance, c, ev.opcode, ev.data, ev.len);
+				r->handler->on_message(inst, c, ev.opcode, ev.data, ev.len);
 			break;
 		case WS_EV_PING:
 			conn_send_frame(c, WS_OP_PONG, ev.data, ev.len);
@@ -1171,7 +1186,7 @@ conn_drained(struct wsr_conn *c)
 
 	if (c->state == ST_OPEN && c->opened && !c->close_sent && !c->dead &&
 	    r->handler->on_drain != NULL)
-		r->handler->on_drain(r->instance, c);
+		r->handler->on_drain(conn_instance(c), c);
 }
 
 static void
@@ -1719,7 +1734,7 @@ conn_release(struct wsr_conn *c)
 		conn_access_log(c);
 	if (c->opened) {
 		if (c->route->handler->on_close != NULL)
-			c->route->handler->on_close(c->route->instance, c, c->close_code);
+			c->route->handler->on_close(conn_instance(c), c, c->close_code);
 		l->nopen--;
 		log_info("conn=%llu peer=%s event=close route=%s code=%u reason=\"%s\" "
 		    "bytes_in=%llu bytes_out=%llu msgs_in=%llu duration_ms=%llu",
@@ -1742,8 +1757,10 @@ conn_release(struct wsr_conn *c)
 		if (l->ip_lock != NULL)
 			pthread_mutex_unlock(l->ip_lock);
 	}
-	if (c->route != NULL)
+	if (c->route != NULL) {
+		handler_loop_drop(c->route->table, l->index);
 		route_table_unref(c->route->table, handler_destroy_instance);
+	}
 	if (l->batch_conn == c) {
 		l->batch_conn = NULL;
 		l->niov = 0;
@@ -1985,7 +2002,7 @@ wsr_conn_handle(const struct wsr_conn *cc)
 	 * has begun the handle is dead and stays unregistered.
 	 */
 	if (!c->has_handle && !c->releasing) {
-		if (handle_register(c->id, c) == -1)
+		if (handle_register(c->id, c, c->loop->index) == -1)
 			return 0;	/* every wsr_handle_* call refuses 0 */
 		c->has_handle = true;
 	}

@@ -78,6 +78,8 @@ struct loop {
 	pthread_mutex_t		*ip_lock;	/* per_ip is shared by every worker */
 	uint64_t		 id_stride;	/* ids: ++next_id * stride + offset, */
 	uint64_t		 id_offset;	/* unique across workers (handles) */
+	unsigned		 index;		/* worker index (0 with one loop): per-loop
+						   handler instances, handle delivery */
 };
 
 int	loop_init(struct loop *l, struct event_base *base);

@@ -1,5 +1,10 @@
 /*
- * handler.c — handler registry and per-route instances.
+ * handler.c — handler registry and per-route instances, and the lifetime of
+ * per-loop instances (WSR_HANDLER_PER_LOOP with workers > 1): loop i's
+ * instance is used only on loop i's thread, so its own references to the
+ * table (loop_users[i], counted without atomics by that thread) decide when
+ * it is destroyed, there, while its loop and timers still exist; the
+ * table's shared refcount only frees memory and what no loop ever took.
  */
 #include <dlfcn.h>
 #include <limits.h>
@@ -9,6 +14,7 @@
 
 #include "handler.h"
 #include "route.h"
+#include "worker.h"
 
 static const struct wsr_handler *const builtin_handlers[] = {
 	&handler_echo,
@@ -30,10 +36,25 @@ handler_find(const char *name)
 	return NULL;
 }
 
+/* Destroys the per-loop instances not destroyed yet, and frees r->loops. */
+static void
+destroy_loops(struct route *r, unsigned n)
+{
+	unsigned	i;
+
+	for (i = 0; i < n; i++)
+		if (!r->loops[i].destroyed && r->handler->destroy != NULL)
+			r->handler->destroy(r->loops[i].instance);
+	free(r->loops);
+	r->loops = NULL;
+}
+
 void
 handler_destroy_instance(struct route *r)
 {
-	if (r->handler != NULL && r->handler->destroy != NULL)
+	if (r->loops != NULL)
+		destroy_loops(r, r->table->nloops);
+	else if (r->handler != NULL && r->handler->destroy != NULL)
 		r->handler->destroy(r->instance);
 	r->instance = NULL;
 	r->handler = NULL;
@@ -84,6 +105,38 @@ plugin_load(struct route *r, const char *dir, const char *name, char **why)
 	return h;
 }
 
+void
+handler_loop_take(struct route_table *t, unsigned idx)
+{
+	size_t	i;
+
+	if (t->loop_users == NULL || idx >= t->nloops || t->loop_users[idx]++ > 0)
+		return;
+	for (i = 0; i < t->nroutes; i++)
+		if (t->routes[i].loops != NULL)
+			handler_arm_pending(&t->routes[i].loops[idx].pending);
+}
+
+void
+handler_loop_drop(struct route_table *t, unsigned idx)
+{
+	struct route	*r;
+	size_t		 i;
+
+	if (t->loop_users == NULL || idx >= t->nloops || --t->loop_users[idx] > 0)
+		return;
+	/* No connection of this loop uses t, and the loop moved on (or stops). */
+	for (i = 0; i < t->nroutes; i++) {
+		r = &t->routes[i];
+		if (r->loops == NULL || r->loops[idx].destroyed)
+			continue;
+		if (r->handler->destroy != NULL)
+			r->handler->destroy(r->loops[idx].instance);
+		r->loops[idx].instance = NULL;
+		r->loops[idx].destroyed = true;
+	}
+}
+
 /*
  * A create() message that begins with "KEY:" where KEY is one of the route's
  * options is about that option: the error then names the option's line.
@@ -102,14 +155,22 @@ cause_line(const struct config_route *cr, const char *why)
 }
 
 int
-handler_bind_routes(struct route_table *t, char **cause)
+handler_bind_routes(struct route_table *t, unsigned nloops, char **cause)
 {
 	struct wsr_option		*opts = NULL;
 	const struct config_route	*cr;
-	struct route			*r;
+	struct route			*r = NULL;
 	char				*why;
-	size_t				 i, j;
+	void				*inst;
+	size_t				 i, j, nper = 0;
+	unsigned			 k, flags, nconf;
+	bool				 per_loop;
 
+	t->nloops = nloops > 1 ? nloops : 1;
+	if (nloops > 1 && (t->loop_users = calloc(nloops, sizeof(*t->loop_users))) == NULL) {
+		*cause = strdup("out of memory");
+		return -1;
+	}
 	for (i = 0; i < t->nroutes; i++) {
 		r = &t->routes[i];
 		cr = r->conf;
@@ -131,13 +192,31 @@ handler_bind_routes(struct route_table *t, char **cause)
 				*cause = NULL;
 			goto fail;
 		}
-		if (r->handler->abi != WSR_PLUGIN_ABI) {
+		if (r->handler->abi != 1 && r->handler->abi != WSR_PLUGIN_ABI) {
 			if (asprintf(cause, "%s:%d: handler '%s' was built for ABI %d, "
-			    "this daemon speaks %d", cr->file, cr->line,
+			    "this daemon speaks 1 and %d", cr->file, cr->line,
 			    cr->handler, r->handler->abi, WSR_PLUGIN_ABI) == -1)
 				*cause = NULL;
 			goto fail;
 		}
+		/* ABI 1's struct ends before flags: reading it would overrun. */
+		flags = r->handler->abi >= 2 ? r->handler->flags : 0;
+		/*
+		 * Built-ins are written for every loop (one shared instance);
+		 * a plugin is promised one loop thread unless it opted out.
+		 */
+		if (nloops > 1 && r->dl != NULL && !(flags & WSR_HANDLER_PER_LOOP)) {
+			nconf = t->cfg->workers == 0 ? workers_auto() : (unsigned)t->cfg->workers;
+			if (asprintf(cause, "%s:%d: [route %s]: handler '%s' needs "
+			    "workers = 1 (it does not declare WSR_HANDLER_PER_LOOP), "
+			    "but %u workers %s", cr->file, cr->line, cr->path,
+			    cr->handler, nloops, nconf == nloops ? "are configured" :
+			    "run until a restart") == -1)
+				*cause = NULL;
+			goto fail;
+		}
+		per_loop = nloops > 1 && (flags & WSR_HANDLER_PER_LOOP) &&
+		    r->handler->create != NULL;
 		if (r->handler->create == NULL) {
 			if (cr->noptions > 0) {
 				if (asprintf(cause, "%s:%d: handler '%s' takes no options, "
@@ -155,20 +234,46 @@ handler_bind_routes(struct route_table *t, char **cause)
 			opts[j].key = cr->options[j].key;
 			opts[j].value = cr->options[j].value;
 		}
+		if (per_loop) {
+			if ((r->loops = calloc(nloops, sizeof(*r->loops))) == NULL)
+				goto oom;
+			nper++;
+		}
 		why = NULL;
-		r->instance = r->handler->create(opts, cr->noptions, &why);
+		for (k = 0; k < (per_loop ? nloops : 1); k++) {
+			/* Timers started now wait for loop k to take the instance. */
+			if (per_loop)
+				handler_set_binding(&r->loops[k].pending);
+			inst = r->handler->create(opts, cr->noptions, &why);
+			handler_set_binding(NULL);
+			if (inst == NULL && why != NULL)
+				break;
+			if (per_loop)
+				r->loops[k].instance = inst;
+			else
+				r->instance = inst;
+		}
 		free(opts);
 		opts = NULL;
-		if (r->instance == NULL && why != NULL) {
+		if (why != NULL) {
 			if (asprintf(cause, "%s:%d: handler '%s': %s", cr->file,
 			    cause_line(cr, why), cr->handler, why) == -1)
 				*cause = NULL;
 			free(why);
+			/* All or nothing: the instances made for loops before k go too. */
+			if (r->loops != NULL)
+				destroy_loops(r, k);
 			goto fail;
 		}
 	}
+	/* Only per-loop instances need the counts: the rest pay nothing for them. */
+	if (nper == 0) {
+		free(t->loop_users);
+		t->loop_users = NULL;
+	}
 	return 0;
 oom:
+	free(opts);	/* r->loops is still NULL: no instance was made */
 	*cause = strdup("out of memory");
 fail:
 	/* The failing route has no instance, maybe a plugin to unload. */
@@ -180,5 +285,7 @@ fail:
 		handler_destroy_instance(&t->routes[i]);
 	for (i = 0; i < t->nroutes; i++)
 		t->routes[i].handler = NULL;
+	free(t->loop_users);
+	t->loop_users = NULL;
 	return -1;
 }

@@ -38,6 +38,14 @@ void	exec_thread_end(void);
 struct event_base *handler_event_base(void);
 /* A worker thread's loop (worker.c); threads without one use the main loop. */
 void	handler_set_thread_base(struct event_base *base);
+struct wsr_timer;
+/*
+ * While a per-loop instance is created: timers it starts wait on *pending
+ * (NULL: back to the calling thread's loop). handler_arm_pending arms the
+ * ones waiting on *pending on the calling thread's loop.
+ */
+void	handler_set_binding(struct wsr_timer **pending);
+void	handler_arm_pending(struct wsr_timer **pending);
 
 /*
  * Worker threads (worker.c), for built-ins that span them (broadcast):
@@ -51,10 +59,18 @@ unsigned	worker_count(void);
 unsigned	worker_self(void);
 void		worker_post(unsigned idx, void (*fn)(void *arg, int run), void *arg);
 
-/* Connection handles (xthread.c): the loop side of wsr_handle_*. */
+/*
+ * Connection handles (xthread.c): the loop side of wsr_handle_*. Each loop
+ * that serves connections attaches its base under its index (the main
+ * loop as 0 through handle_init; worker i replaces index i before its thread
+ * starts and detaches on its thread before its base is freed); a handle's
+ * messages are delivered on the loop its connection registered from.
+ */
 int	handle_init(struct event_base *base);
+int	handle_attach(unsigned idx, struct event_base *base);
+void	handle_detach(unsigned idx);
 void	handle_shutdown(void);
-int	handle_register(uint64_t id, struct wsr_conn *c);
+int	handle_register(uint64_t id, struct wsr_conn *c, unsigned idx);
 void	handle_unregister(uint64_t id);
 
 /*
@@ -68,15 +84,31 @@ void	conn_note_slow_consumer(struct wsr_conn *c, bool closed);
 const struct wsr_handler *handler_find(const char *name);
 
 /*
- * Binds every route of t to its handler and creates one instance per route.
+ * Binds every route of t to its handler and creates one instance per route
+ * (nloops per route for WSR_HANDLER_PER_LOOP handlers when nloops > 1: the
+ * number of loops that will serve t's connections; a plugin without the
+ * flag is then refused).
  * "plugin:NAME" handlers are loaded from plugin_dir/NAME.so (dlopen keeps one
  * copy per process however many routes name it) and export the symbol
  * `wsr_handler`, a struct wsr_handler.
  * On failure returns -1 with a malloc'd "FILE:LINE: message" in *cause and
  * leaves no instance behind.
  */
-int	handler_bind_routes(struct route_table *t, char **cause);
-/* route_table_unref's callback: destroys one route's instance. */
+int	handler_bind_routes(struct route_table *t, unsigned nloops, char **cause);
+/*
+ * route_table_unref's callback: destroys one route's instance (and the
+ * per-loop instances no loop took, see below).
+ */
 void	handler_destroy_instance(struct route *r);
+/*
+ * Per-loop instances: loop idx takes a reference to t (as its current table,
+ * or for one of its connections; on the loop's thread, before or alongside
+ * route_table_ref) or drops one (before route_table_unref). The first take
+ * arms the timers idx's instances started in create(); the last drop
+ * destroys those instances, there, on their own thread. No-ops for tables
+ * without per-loop instances.
+ */
+void	handler_loop_take(struct route_table *t, unsigned idx);
+void	handler_loop_drop(struct route_table *t, unsigned idx);
 
 #endif

@@ -128,9 +128,11 @@ report_lint(const struct config *cfg, int to_stderr)
 /*
  * Loads and binds a config: the route table with its handler instances,
  * and in *tls the SSL_CTX of its [tls] section (NULL when it has none).
+ * nloops: the loops that will serve it (the running workers at a reload),
+ * or 0: as many as its `workers` asks for (start, -t).
  */
 static struct route_table *
-load_routes(const char *path, int to_stderr, SSL_CTX **tls)
+load_routes(const char *path, int to_stderr, SSL_CTX **tls, unsigned nloops)
 {
 	struct config_errors	 errs = { NULL, 0 };
 	struct config		*cfg;
@@ -152,7 +154,8 @@ load_routes(const char *path, int to_stderr, SSL_CTX **tls)
 	if ((t = route_table_new(cfg)) == NULL) {
 		config_free(cfg);
 		cause = strdup("out of memory");
-	} else if (handler_bind_routes(t, &cause) == -1) {
+	} else if (handler_bind_routes(t, nloops != 0 ? nloops : cfg->workers == 0 ?
+	    workers_auto() : (unsigned)cfg->workers, &cause) == -1) {
 		route_table_unref(t, NULL);
 		t = NULL;
 	} else if (t->cfg->tls.line != 0 && (*tls = tls_ctx_new(t->cfg, &cause)) == NULL) {
@@ -461,25 +464,6 @@ warn_unused_passed_sockets(const struct config *cfg)
 }
 
 /*
- * With worker threads running, a reload may not bring a plugin route (its handler
- * needs one loop; config.c refuses them with workers != 1 at start; a reload
- * to workers = 1 only takes effect at restart). Returns its path, or NULL.
- */
-static const char *
-route_needing_one_loop(const struct config *cfg)
-{
-	size_t	i;
-
-	for (i = 0; i < cfg->nroutes; i++) {
-		const char *h = cfg->routes[i].handler;
-
-		if (strncmp(h, "plugin:", 7) == 0)
-			return cfg->routes[i].path;
-	}
-	return NULL;
-}
-
-/*
  * SIGHUP: new connections get the new route table; open connections keep
  * the routes (and handler instances) they started with until they close.
  * A broken config changes nothing.
@@ -491,7 +475,6 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	struct route_table	*t;
 	struct admin_pending	*admin = NULL;
 	char			*cause = NULL;
-	const char		*path;
 	SSL_CTX			*tls = NULL;
 	int			 alog = -1;
 	size_t			 n;
@@ -502,19 +485,10 @@ on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	systemd_notify_reloading();
 	log_info("event=reload file=%s", d->config_path);
-	if ((t = load_routes(d->config_path, 0, &tls)) == NULL) {
+	/* Workers start and stop with the process: a reload keeps their count. */
+	if ((t = load_routes(d->config_path, 0, &tls, d->workers != NULL ?
+	    workers_n(d->workers) : 1)) == NULL) {
 		reload_failed(d, last_load_error);
-		return;
-	}
-	if (d->workers != NULL && (path = route_needing_one_loop(t->cfg)) != NULL) {
-		char	why[sizeof(d->reload_error)];
-
-		snprintf(why, sizeof(why), "[route %s]: its handler needs workers = 1, and "
-		    "%u workers are running (the number of workers changes at a restart)",
-		    path, workers_n(d->workers));
-		reload_failed(d, why);
-		route_table_unref(t, handler_destroy_instance);
-		SSL_CTX_free(tls);
 		return;
 	}
 	/*
@@ -630,7 +604,7 @@ main(int argc, char **argv)
 	}
 
 	log_init(LOG_LVL_INFO);
-	if ((t = load_routes(d.config_path, 1, &tls)) == NULL)
+	if ((t = load_routes(d.config_path, 1, &tls, 0)) == NULL)
 		return 1;
 	/* -t and -T print the warnings; the daemon logs them (journald priority). */
 	report_lint(t->cfg, test_only != 0);
@@ -723,7 +697,8 @@ main(int argc, char **argv)
 	if (pd.active)
 		log_info("event=privileges_dropped uid=%ld gid=%ld", (long)pd.uid, (long)pd.gid);
 	/* After the privilege drop: threads then start with the final identity. */
-	nworkers = t->cfg->workers == 0 ? workers_auto() : (unsigned)t->cfg->workers;
+	/* As many as the instances were made for (workers = auto counted once). */
+	nworkers = t->nloops;
 	if (nworkers > 1 &&
 	    (d.workers = workers_start(nworkers, &d.loop, workers_drained, &d, &cause)) == NULL) {
 		log_error("event=startup_failed error=\"%s\"", cause ? cause : "out of memory");

@@ -1,8 +1,11 @@
 /*
  * plugin_api.c — the wsr_timer_* part of plugin.h: one libevent timer per
- * wsr_timer, on the daemon's loop. Routes are created (create() may start
- * timers) before the loop exists; such timers wait on a list and are armed
- * by handler_set_event_base().
+ * wsr_timer, on the loop of the thread that first arms it. Routes are
+ * created (create() may start timers) before the loop that runs them has
+ * them; such timers wait on a list: the main loop's (armed by
+ * handler_set_event_base()), or, while a per-loop instance is created
+ * (handler_set_binding()), that instance's own list, armed by its loop's
+ * thread when the loop takes the instance (handler_arm_pending()).
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -37,13 +40,25 @@ timer_fire(evutil_socket_t fd, short what, void *arg)
 	t->cb(t->arg);		/* may start, stop or free t */
 }
 
+/* A worker thread's own loop (workers > 1): backend's bufferevents go there. */
+static __thread struct event_base *thread_base;
+/* While create() makes a per-loop instance: where its timers wait. */
+static __thread struct wsr_timer **binding;
+
+struct event_base *
+handler_event_base(void)
+{
+	return thread_base != NULL ? thread_base : api_base;
+}
+
+/* On the calling thread's loop: the one whose instance started t. */
 static int
 timer_arm(struct wsr_timer *t)
 {
 	struct timeval	tv;
 
 	if (!t->assigned) {
-		if (evtimer_assign(&t->ev, api_base, timer_fire, t) == -1)
+		if (evtimer_assign(&t->ev, handler_event_base(), timer_fire, t) == -1)
 			return -1;
 		t->assigned = true;
 	}
@@ -63,13 +78,32 @@ unwait(struct wsr_timer *t)
 	t->waiting = false;
 }
 
-/* A worker thread's own loop (workers > 1): backend's bufferevents go there. */
-static __thread struct event_base *thread_base;
-
-struct event_base *
-handler_event_base(void)
+static void
+wait_on(struct wsr_timer **list, struct wsr_timer *t)
 {
-	return thread_base != NULL ? thread_base : api_base;
+	t->next = *list;
+	t->pprev = list;
+	if (*list != NULL)
+		(*list)->pprev = &t->next;
+	*list = t;
+	t->waiting = true;
+}
+
+void
+handler_set_binding(struct wsr_timer **pending)
+{
+	binding = pending;
+}
+
+void
+handler_arm_pending(struct wsr_timer **pending)
+{
+	struct wsr_timer	*t;
+
+	while ((t = *pending) != NULL) {
+		unwait(t);
+		timer_arm(t);
+	}
 }
 
 void
@@ -109,15 +143,14 @@ wsr_timer_start(struct wsr_timer *t, unsigned long long ms)
 	if (t == NULL || ms > 7ULL * 24 * 3600 * 1000)
 		return -1;
 	t->ms = ms;
-	if (api_base == NULL) {
-		if (!t->waiting) {
-			t->next = waiting;
-			t->pprev = &waiting;
-			if (waiting != NULL)
-				waiting->pprev = &t->next;
-			waiting = t;
-			t->waiting = true;
-		}
+	if (t->waiting)
+		return 0;
+	if (!t->assigned && binding != NULL) {
+		wait_on(binding, t);
+		return 0;
+	}
+	if (!t->assigned && handler_event_base() == NULL) {
+		wait_on(&waiting, t);
 		return 0;
 	}
 	return timer_arm(t);

@@ -119,6 +119,7 @@ route_table_unref(struct route_table *t, void (*free_instances)(struct route *))
 			free_instances(&t->routes[i]);
 	}
 	free(t->routes);
+	free(t->loop_users);
 	config_free(t->cfg);
 	free(t);
 }

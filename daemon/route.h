@@ -7,14 +7,30 @@
 #ifndef WSR_ROUTE_H
 #define WSR_ROUTE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "config.h"
 #include "frame.h"
+
+struct wsr_timer;
+
+/*
+ * One loop's instance of a WSR_HANDLER_PER_LOOP handler (workers > 1): made
+ * on the thread that binds the table, then used and destroyed only by that
+ * loop's thread (handler.c).
+ */
+struct route_loop {
+	void			*instance;
+	struct wsr_timer	*pending;	/* started in create(), armed by the loop */
+	bool			 destroyed;
+};
 
 struct route {
 	const struct config_route *conf;	/* owned by the table's config */
 	const struct wsr_handler  *handler;	/* vtable */
 	void			  *instance;	/* handler's per-route state */
+	struct route_loop	  *loops;	/* per-loop instances [table->nloops], or
+						   NULL: instance serves every loop */
 	void			  *dl;		/* plugin: dlopen handle, else NULL */
 	struct route_table	  *table;	/* back pointer for refcounting */
 	/* The frame limits of conf, once per route rather than per connection. */
@@ -26,6 +42,13 @@ struct route_table {
 	struct route	*routes;	/* sorted by path for bsearch */
 	size_t		 nroutes;
 	unsigned	 refs;		/* 1 per loop + 1 per open connection; atomic */
+	unsigned	 nloops;	/* loops the instances were made for */
+	/*
+	 * With per-loop instances: per loop, its own references (the loop's
+	 * and its connections'), each counted by that loop's thread only.
+	 * NULL otherwise.
+	 */
+	unsigned	*loop_users;
 };
 
 /*

@@ -86,6 +86,7 @@ struct worker {
 	unsigned		 index;
 	pthread_t		 thread;
 	bool			 started;
+	bool			 handles;	/* its base is attached for handle delivery */
 	struct event_base	*base;
 	struct loop		 loop;
 	struct event		*wake_ev;
@@ -205,8 +206,11 @@ run(struct worker *w, struct witem *it)
 		    it->u.acc.salen, it->u.acc.opts);
 		break;
 	case W_RELOAD:
+		/* Drop first: this loop's old per-loop instances go once unused. */
+		handler_loop_drop(l->routes, w->index);
 		route_table_unref(l->routes, handler_destroy_instance);
 		l->routes = it->u.rl.t;
+		handler_loop_take(l->routes, w->index);
 		if (it->u.rl.tls != NULL) {
 			SSL_CTX_free(l->tls_ctx);
 			l->tls_ctx = it->u.rl.tls;
@@ -314,6 +318,8 @@ worker_main(void *arg)
 	prctl(PR_SET_NAME, name, 0, 0, 0);
 	self_index = w->index;
 	handler_set_thread_base(w->base);
+	/* Here, not in worker_init: create()'s timers must be armed by this thread. */
+	handler_loop_take(l->routes, w->index);
 	event_base_dispatch(w->base);
 
 	for (list = take_queue(w, true); list != NULL; list = next) {
@@ -324,10 +330,14 @@ worker_main(void *arg)
 	l->per_ip = NULL;	/* shared: freed by workers_stop */
 	loop_free(l);
 	exec_thread_end();
+	/* Its per-loop instances' destroy() runs here, while its base is alive. */
+	handler_loop_drop(l->routes, w->index);
 	route_table_unref(l->routes, handler_destroy_instance);
 	l->routes = NULL;
 	SSL_CTX_free(l->tls_ctx);
 	l->tls_ctx = NULL;
+	/* After destroy(): a plugin thread may call wsr_handle_* until joined there. */
+	handle_detach(w->index);
 	event_free(w->wake_ev);
 	w->wake_ev = NULL;
 	event_base_free(w->base);
@@ -478,8 +488,10 @@ worker_init(struct workers *ws, struct worker *w, unsigned i)
 		return -1;
 	if ((w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    (w->wake_ev = event_new(w->base, w->efd, EV_READ | EV_PERSIST, wake_cb, w)) == NULL ||
-	    event_add(w->wake_ev, NULL) == -1)
+	    event_add(w->wake_ev, NULL) == -1 || handle_attach(i, w->base) == -1)
 		return -1;
+	w->handles = true;
+	l->index = i;
 	route_table_ref(acc->routes);
 	l->routes = acc->routes;
 	if (acc->tls_ctx != NULL && SSL_CTX_up_ref(acc->tls_ctx) == 1)
@@ -573,6 +585,8 @@ workers_stop(struct workers *ws)
 				loop_free(&w->loop);
 			route_table_unref(w->loop.routes, handler_destroy_instance);
 			SSL_CTX_free(w->loop.tls_ctx);
+			if (w->handles)
+				handle_detach(i);
 			if (w->wake_ev != NULL)
 				event_free(w->wake_ev);
 			if (w->base != NULL)

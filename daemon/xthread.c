@@ -1,12 +1,15 @@
 /*
  * xthread.c — connection handles: wsr_handle_send/wsr_handle_close from any
  * thread (plugin.h). A handle is the connection's id, never reused. The
- * loop thread registers each connection's id at the upgrade and removes it
- * when the connection is released; another thread's call checks the id
- * under a mutex (a closed connection gets -1 at once), appends a copy of the
- * message to a queue and wakes the loop with an eventfd, whose callback
- * delivers the queue through wsr_send/wsr_close. Only the loop thread ever
- * dereferences a struct wsr_conn.
+ * loop thread registers each connection's id at the upgrade, with the
+ * index of its loop, and removes it when the connection is released;
+ * another thread's call checks the id under a mutex (a closed connection
+ * gets -1 at once), appends a copy of the message to the queue of the
+ * connection's loop and wakes that loop with its eventfd, whose callback
+ * delivers the queue through wsr_send/wsr_close. Only the connection's own
+ * loop thread ever dereferences a struct wsr_conn. One table and one mutex
+ * for every loop: a handle call is a lookup and an append, short enough
+ * that per-loop locks would not pay for the extra table on every loop.
  */
 #include <sys/eventfd.h>
 
@@ -39,15 +42,22 @@ struct xop {
 struct slot {
 	uint64_t	 id;		/* 0: empty */
 	struct wsr_conn	*conn;		/* NULL with id != 0: deleted */
+	unsigned	 loop;		/* index of the loop c lives on */
+};
+
+/* One loop's queue and wake-up. */
+struct hloop {
+	struct xop	*head, **tailp;
+	bool		 attached;	/* efd is open, ev on the loop's base */
+	int		 efd;
+	struct event	*ev;
 };
 
 static pthread_mutex_t	 mu = PTHREAD_MUTEX_INITIALIZER;
 static struct slot	*slots;		/* open addressing, linear probing */
 static size_t		 cap, used, live;
-static struct xop	*head, **tailp = &head;
-static size_t		 queued;	/* bytes in the queue */
-static int		 efd = -1;
-static struct event	*efd_ev;
+static size_t		 queued;	/* bytes in all queues: one bound for the process */
+static struct hloop	 loops[WORKERS_MAX];
 
 static size_t
 slot_of(uint64_t id, size_t n)
@@ -95,7 +105,7 @@ find(uint64_t id)
 }
 
 int
-handle_register(uint64_t id, struct wsr_conn *c)
+handle_register(uint64_t id, struct wsr_conn *c, unsigned idx)
 {
 	size_t	i;
 	int	rv = 0;
@@ -108,6 +118,7 @@ handle_register(uint64_t id, struct wsr_conn *c)
 			;
 		slots[i].id = id;
 		slots[i].conn = c;
+		slots[i].loop = idx;
 		used++;
 		live++;
 	}
@@ -128,30 +139,54 @@ handle_unregister(uint64_t id)
 	pthread_mutex_unlock(&mu);
 }
 
+/* Unlinks every queued op of l; under mu. */
+static struct xop *
+take(struct hloop *l)
+{
+	struct xop	*list = l->head, *op;
+
+	for (op = list; op != NULL; op = op->next)
+		queued -= op->len;
+	l->head = NULL;
+	l->tailp = &l->head;
+	return list;
+}
+
+static void
+free_ops(struct xop *list)
+{
+	struct xop	*op;
+
+	while ((op = list) != NULL) {
+		list = op->next;
+		free(op);
+	}
+}
+
 static void
 deliver(evutil_socket_t fd, short what, void *arg)
 {
+	struct hloop	*l = arg;
 	struct xop	*list, *op;
 	struct slot	*s;
 	struct wsr_conn	*c;
 	uint64_t	 n;
 
 	(void)what;
-	(void)arg;
 	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
 		log_warn("event=handle_wake_failed error=\"%s\"", strerror(errno));
 	pthread_mutex_lock(&mu);
-	list = head;
-	head = NULL;
-	tailp = &head;
-	queued = 0;
+	list = take(l);
 	pthread_mutex_unlock(&mu);
 	while ((op = list) != NULL) {
 		list = op->next;
-		/* Only this thread changes the table: c stays valid below. */
+		/*
+		 * Only this thread unregisters this loop's connections: c stays
+		 * valid below. enqueue put op here because c is on this loop.
+		 */
 		pthread_mutex_lock(&mu);
 		s = find(op->id);
-		c = s != NULL ? s->conn : NULL;
+		c = s != NULL && &loops[s->loop] == l ? s->conn : NULL;
 		pthread_mutex_unlock(&mu);
 		if (c != NULL) {
 			if (op->kind == XOP_SEND)
@@ -163,38 +198,74 @@ deliver(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Under mu: frees l's event (on the thread that runs, or will run, its base). */
+static struct xop *
+detach_locked(struct hloop *l)
+{
+	if (l->ev != NULL)
+		event_free(l->ev);
+	l->ev = NULL;
+	if (l->attached)
+		close(l->efd);
+	l->attached = false;
+	return take(l);
+}
+
+int
+handle_attach(unsigned idx, struct event_base *base)
+{
+	struct hloop	*l;
+	struct xop	*old;
+	int		 fd, rv = 0;
+
+	if (idx >= WORKERS_MAX || (fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		return -1;
+	l = &loops[idx];
+	pthread_mutex_lock(&mu);
+	/* Index 0 may be the main loop's: workers take over before it runs. */
+	old = detach_locked(l);
+	l->efd = fd;
+	l->attached = true;
+	if ((l->ev = event_new(base, fd, EV_READ | EV_PERSIST, deliver, l)) == NULL ||
+	    event_add(l->ev, NULL) == -1) {
+		detach_locked(l);
+		rv = -1;
+	}
+	pthread_mutex_unlock(&mu);
+	free_ops(old);
+	return rv;
+}
+
+void
+handle_detach(unsigned idx)
+{
+	struct xop	*old;
+
+	if (idx >= WORKERS_MAX)
+		return;
+	pthread_mutex_lock(&mu);
+	old = detach_locked(&loops[idx]);
+	pthread_mutex_unlock(&mu);
+	free_ops(old);
+}
+
 int
 handle_init(struct event_base *base)
 {
-	if ((efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
-		return -1;
-	if ((efd_ev = event_new(base, efd, EV_READ | EV_PERSIST, deliver, NULL)) == NULL ||
-	    event_add(efd_ev, NULL) == -1)
-		return -1;
-	return 0;
+	return handle_attach(0, base);
 }
 
 void
 handle_shutdown(void)
 {
-	struct xop	*op;
+	unsigned	i;
 
-	if (efd_ev != NULL)
-		event_free(efd_ev);
-	efd_ev = NULL;
+	for (i = 0; i < WORKERS_MAX; i++)
+		handle_detach(i);
 	pthread_mutex_lock(&mu);
-	while ((op = head) != NULL) {
-		head = op->next;
-		free(op);
-	}
-	tailp = &head;
-	queued = 0;
 	free(slots);
 	slots = NULL;
 	cap = used = live = 0;
-	if (efd != -1)
-		close(efd);
-	efd = -1;
 	pthread_mutex_unlock(&mu);
 }
 
@@ -202,6 +273,8 @@ static int
 enqueue(uint64_t id, int kind, int arg, const void *data, size_t len)
 {
 	struct xop	*op;
+	struct slot	*s;
+	struct hloop	*l;
 	uint64_t	 one = 1;
 	int		 rv = -1;
 
@@ -218,17 +291,18 @@ enqueue(uint64_t id, int kind, int arg, const void *data, size_t len)
 		memcpy(op->data, data, len);
 	op->data[len] = '\0';
 	pthread_mutex_lock(&mu);
-	if (efd != -1 && find(id) != NULL && queued + len <= WSR_HANDLE_QUEUE_MAX) {
-		*tailp = op;
-		tailp = &op->next;
+	if ((s = find(id)) != NULL && (l = &loops[s->loop])->attached &&
+	    queued + len <= WSR_HANDLE_QUEUE_MAX) {
+		*l->tailp = op;
+		l->tailp = &op->next;
 		queued += len;
 		rv = 0;
 		/*
-		 * Under the lock, so handle_shutdown cannot close efd meanwhile.
+		 * Under the lock, so handle_detach cannot close efd meanwhile.
 		 * It fails only when the counter is saturated (EAGAIN), and then
 		 * a wake-up is pending anyway.
 		 */
-		if (write(efd, &one, sizeof(one)) == -1)
+		if (write(l->efd, &one, sizeof(one)) == -1)
 			(void)errno;
 	}
 	pthread_mutex_unlock(&mu);

@@ -23,6 +23,12 @@
  * list) and per-connection state (wsr_conn_set_data), JSON built with
  * jansson (never by hand), bounded memory for slow readers through
  * wsr_conn_pending(), a periodic wsr_timer, request headers.
+ *
+ * No WSR_HANDLER_PER_LOOP, so the route needs workers = 1: the room (the
+ * user list) is the instance's, and one instance per loop would split it
+ * into one room per worker, each user seeing only those on its own worker.
+ * Spanning loops would take the room in shared state under a lock and
+ * every delivery through wsr_handle_send; for a model plugin, one loop.
  */
 #include <ctype.h>
 #include <errno.h>

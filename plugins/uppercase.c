@@ -9,6 +9,10 @@
  * A model for plugin authors: one exported `wsr_handler`, options checked in
  * create() (an unknown key or a bad value is a config error), per-route
  * state from create() handed back as `self`.
+ *
+ * WSR_HANDLER_PER_LOOP: an instance holds only its options, read-only
+ * after create(), and nothing is static, so with `workers` > 1 each loop
+ * gets its own instance and the route runs on every core.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,4 +100,5 @@ WSR_PLUGIN const struct wsr_handler wsr_handler = {
 	.create = uc_create,
 	.destroy = uc_destroy,
 	.on_message = uc_on_message,
+	.flags = WSR_HANDLER_PER_LOOP,
 };

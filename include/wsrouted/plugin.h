@@ -6,13 +6,19 @@
  * instantiated once per [route] that names it, and it talks back to the
  * daemon only through the wsr_* functions below.
  *
- * Threading: every callback runs on the daemon's event loop thread; the
- * wsr_* functions must be called from there (inside a callback), except
- * wsr_handle_send/wsr_handle_close, which any thread may call.
+ * Threading: every callback of an instance runs on one event loop thread,
+ * the loop the instance belongs to; the wsr_* functions must be called from
+ * there (inside a callback), except wsr_handle_send/wsr_handle_close, which
+ * any thread may call. By default a route has one instance and the daemon
+ * runs it on its only loop: such a handler is refused when `workers` gives
+ * more than one loop. A handler that sets WSR_HANDLER_PER_LOOP in `flags`
+ * instead gets one instance per loop (see there), each still on one thread.
  *
  * Versioning: WSR_PLUGIN_ABI changes whenever this header changes
- * incompatibly; the daemon refuses a handler built against another ABI.
- * `abi` stays the first member of struct wsr_handler in every version.
+ * incompatibly; the daemon refuses a handler built against an ABI it does
+ * not know. `abi` stays the first member of struct wsr_handler in every
+ * version. ABI 2 appended `flags`; this daemon still loads ABI 1 handlers
+ * (which have no `flags`, and so run on one loop only).
  *
  * Writing a plugin (see plugins/ in the source tree for two models):
  *
@@ -49,7 +55,7 @@
 extern "C" {
 #endif
 
-#define WSR_PLUGIN_ABI	1
+#define WSR_PLUGIN_ABI	2
 
 #if defined(__GNUC__)
 #define WSR_API	__attribute__((visibility("default")))
@@ -72,6 +78,30 @@ extern "C" {
 
 struct wsr_conn;	/* opaque: one WebSocket connection */
 
+/*
+ * flags: WSR_HANDLER_PER_LOOP promises that the handler's instances share
+ * no state that is not synchronised (nothing static, or only what is under
+ * a lock or atomic), so that several of them may run at once, each on its
+ * own thread. With `workers` > 1 the daemon then, for every route naming
+ * the handler:
+ *  - calls create() once per worker loop, with the same options (N
+ *    instances); if any fails, the route is a config error as with one
+ *    instance, and the instances already made are destroyed;
+ *  - gives each connection the instance of the loop it was accepted on,
+ *    and runs all its callbacks on that loop's thread; a timer started
+ *    in create() fires on that instance's loop, as does any wsr_timer
+ *    started from its callbacks;
+ *  - calls destroy() for each instance on its own loop's thread once that
+ *    loop has no connection using it left (after a reload, or when the
+ *    loop stops); an instance that never reached its loop (`wsrouted -t`,
+ *    a reload refused after create()) is destroyed with the configuration,
+ *    on whichever thread lets go of it last, its timers never having fired.
+ * Connections of one instance are not visible to another except through
+ * handles (wsr_handle_send/close work from any thread, for a connection on
+ * any loop). With one loop (workers = 1) the flag changes nothing.
+ */
+#define WSR_HANDLER_PER_LOOP	0x1u
+
 /* A route option (a key of the [route] section the daemon does not know). */
 struct wsr_option {
 	const char	*key;
@@ -82,7 +112,8 @@ struct wsr_handler {
 	int		 abi;		/* WSR_PLUGIN_ABI */
 	const char	*name;		/* as written after "handler =" */
 	/*
-	 * Called once per route. Returns the route's state (may be NULL only
+	 * Called once per route (once per loop and route with
+	 * WSR_HANDLER_PER_LOOP). Returns the route's state (may be NULL only
 	 * if the handler keeps none and sets no *cause), or NULL with *cause
 	 * set to a malloc'd message (a config error).
 	 */
@@ -105,6 +136,8 @@ struct wsr_handler {
 	 * queue and refills from here, instead of letting the daemon buffer.
 	 */
 	void		 (*on_drain)(void *self, struct wsr_conn *c);
+	/* ABI 2: WSR_HANDLER_PER_LOOP or 0 (the daemon reads it only when abi >= 2). */
+	unsigned	 flags;
 };
 
 /*
@@ -150,7 +183,8 @@ WSR_API void	 wsr_conn_set_data(struct wsr_conn *c, void *data);
  * is a number, never reused, that outlives its connection safely: once the
  * connection is closed (from just before on_close runs), every call with it
  * returns -1. wsr_handle_send copies data and queues it for the daemon's
- * loop, which sends it with wsr_send; 0 means queued (the connection may
+ * loop (the one the connection lives on, whichever thread calls), which
+ * sends it with wsr_send; 0 means queued (the connection may
  * still close before it goes out). -1 also when WSR_HANDLE_QUEUE_MAX bytes
  * from all threads are already waiting for the loop. Safe from any thread.
  * (wsr_send/wsr_close themselves are for the loop's callbacks only.)
@@ -169,8 +203,9 @@ WSR_API int	 wsr_handle_close(wsr_handle_t h, int code, const char *reason);
  * Timers, on the daemon's event loop, so that a plugin never touches the
  * loop itself. A timer is one-shot: cb(arg) runs once, ms after the last
  * wsr_timer_start (which re-arms a pending one); start it again from cb for
- * a periodic one. A timer started in create(), before the daemon's loop
- * runs, is armed when the loop starts. wsr_timer_free stops it (NULL is
+ * a periodic one. cb runs on the loop of the instance that started it. A
+ * timer started in create(), before that loop runs the instance, is armed
+ * when the loop takes the instance (at start, or when a reload reaches it). wsr_timer_free stops it (NULL is
  * fine); free every timer in on_close or destroy.
  */
 struct wsr_timer;

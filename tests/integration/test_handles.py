@@ -21,14 +21,16 @@ TSAN_BIN = os.environ.get("WSROUTED_TSAN_BIN", "")
 VARIANTS = ["plain", "tsan"]
 
 
-def start(daemon_factory, variant):
+def start(daemon_factory, variant, workers=None):
     plugin_dir = TEST_PLUGIN_DIR
     if variant == "tsan":
         if not os.path.exists(TSAN_BIN):
             pytest.skip("no ThreadSanitizer build (--enable-sanitize builds have none)")
         plugin_dir = os.path.join(TEST_PLUGIN_DIR, "tsan")
-    cfg = wsrtest.make_config(log_level="info",
-                              server_extra="plugin_dir = %s\n" % plugin_dir)
+    extra = "plugin_dir = %s\n" % plugin_dir
+    if workers is not None:
+        extra += "workers = %d\n" % workers
+    cfg = wsrtest.make_config(log_level="info", server_extra=extra)
     cfg += "[route /t]\nhandler = plugin:threaded\n"
     d = daemon_factory(cfg, start=False)
     if variant == "tsan":
@@ -37,15 +39,21 @@ def start(daemon_factory, variant):
     return d
 
 
-def stop_and_stats(d):
-    """SIGTERM; destroy() logs the thread's counters; no TSan report."""
+def stop_and_stats(d, instances=None):
+    """SIGTERM; each instance's destroy() logs its thread's counters (one
+    instance per worker with workers = N; instances None: as many as
+    WSR_TEST_WORKERS made): their sums; no TSan report."""
     rc, killed = d.stop(signal.SIGTERM, 20.0)
     assert not killed and rc == 0, d.log_tail()
     log = d.log_text()
     assert "ThreadSanitizer" not in log, log[log.index("ThreadSanitizer") - 200:][:4000]
-    m = re.search(r"event=threaded_stats sent=(\d+) late_refused=(\d+) late_accepted=(\d+)", log)
-    assert m, d.log_tail()
-    return [int(x) for x in m.groups()]
+    found = re.findall(r"event=threaded_stats sent=(\d+) late_refused=(\d+) "
+                       r"late_accepted=(\d+)", log)
+    if instances is None:
+        assert len(found) >= 1, d.log_tail()
+    else:
+        assert len(found) == instances, d.log_tail()
+    return [sum(int(f[i]) for f in found) for i in range(3)]
 
 
 def read_ticks(c, n):
@@ -98,3 +106,30 @@ def test_thread_closes_through_handle(daemon_factory, variant):
     c.send_close(4000)
     c.expect_eof(5.0)
     stop_and_stats(d)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_thread_handles_reach_both_workers(daemon_factory, variant):
+    """workers = 2: threaded declares WSR_HANDLER_PER_LOOP, so each worker has
+    its own instance and thread; handles from those threads reach the
+    connections of both workers, and late sends are refused on both."""
+    d = start(daemon_factory, variant, workers=2)
+    for _ in range(2):
+        conns = [d.connect("/t") for _ in range(20)]
+        for c in conns:
+            read_ticks(c, 3)
+        for i, c in enumerate(conns):
+            if i % 2:
+                c.send_close(1000)
+                assert close_after_ticks(c) == 1000
+                c.expect_eof(5.0)
+            else:
+                c.close_socket()
+    time.sleep(0.3)  # the threads notice every on_close
+    # Connection ids are n * workers + worker index: both workers served.
+    ids = [int(x) for x in re.findall(r"conn=(\d+) peer=\S+ event=close route=/t", d.log_text())]
+    assert len(ids) == 40 and {i % 2 for i in ids} == {0, 1}, ids
+    sent, refused, accepted = stop_and_stats(d, instances=2)
+    assert accepted == 0
+    assert refused == 40, "late sends refused: %d of 40" % refused
+    assert sent >= 120

@@ -48,7 +48,7 @@ def test_plugin_loads_and_t_succeeds(tmp_path):
 @pytest.mark.parametrize("name, message", [
     ("nope", "cannot load plugin: {dir}/nope.so: cannot open shared object file: "
              "No such file or directory"),
-    ("wrong_abi", "was built for ABI 42, this daemon speaks 1"),
+    ("wrong_abi", "was built for ABI 43, this daemon speaks 1 and 2"),
     ("no_symbol", "{dir}/no_symbol.so is not a wsrouted plugin, it exports no "
                   "'wsr_handler': {dir}/no_symbol.so: undefined symbol: wsr_handler"),
     ("missing_api", "cannot load plugin: {dir}/missing_api.so: undefined symbol: "

@@ -109,13 +109,21 @@ def test_config_values():
         r = run_daemon(["-T", "-c", path])
         assert r.returncode == 0, r.stderr
         assert re.search(r"^workers = auto\b", r.stdout.decode(), re.M), r.stdout
+        # Only a plugin that declares WSR_HANDLER_PER_LOOP runs with workers;
+        # the refusal is the loader's (the flag is known after dlopen).
         with open(path, "w") as f:
-            f.write("[server]\nlisten = 127.0.0.1:1\nworkers = 2\n"
-                    "[route /p]\nhandler = plugin:uppercase\n")
+            f.write("[server]\nlisten = 127.0.0.1:1\nworkers = 2\nplugin_dir = %s\n"
+                    "[route /p]\nhandler = plugin:chat\n" % PLUGIN_DIR)
         r = run_daemon(["-t", "-c", path])
         assert r.returncode == 1
-        assert "%s:4: [route /p]: handler 'plugin:uppercase' needs workers = 1 (plugins " \
-            "run on one event loop)" % path in r.stderr.decode(), r.stderr
+        assert "%s:5: [route /p]: handler 'plugin:chat' needs workers = 1 (it does not " \
+            "declare WSR_HANDLER_PER_LOOP), but 2 workers are configured" % path \
+            in r.stderr.decode(), r.stderr
+        with open(path, "w") as f:
+            f.write("[server]\nlisten = 127.0.0.1:1\nworkers = 2\nplugin_dir = %s\n"
+                    "[route /p]\nhandler = plugin:uppercase\n" % PLUGIN_DIR)
+        r = run_daemon(["-t", "-c", path])
+        assert r.returncode == 0, r.stderr
         # exec reaps per loop (pidfds), so it runs with workers.
         with open(path, "w") as f:
             f.write("[server]\nlisten = 127.0.0.1:1\nworkers = 2\n"
@@ -230,17 +238,22 @@ def test_reload_reaches_every_worker(daemon_factory, notify):
 
 def test_reload_cannot_bring_a_one_loop_handler(daemon_factory, notify):
     """Worker threads keep running until a restart, so a reload that sets
-    workers = 1 and adds a plugin route is refused as a whole."""
+    workers = 1 and adds a plugin route without WSR_HANDLER_PER_LOOP is
+    refused as a whole."""
     d = daemon_factory(wconfig())
     c = d.connect()
     with open(d.conf_path) as f:
         good = f.read()
     with open(d.conf_path, "w") as f:
         f.write(good.replace("workers = 2", "workers = 1\nplugin_dir = %s" % PLUGIN_DIR) +
-                "[route /p]\nhandler = plugin:uppercase\n")
+                "[route /p]\nhandler = plugin:chat\n")
     d.send_signal(signal.SIGHUP)
     status = notify.wait_status(lambda s: "reload failed" in s, 5.0, "the failed reload")
-    assert "[route /p]: its handler needs workers = 1, and 2 workers are running" in status
+    # STATUS= carries the cause's start (its path is long), the log all of it.
+    assert "[route /p]: handler 'plugin:chat' needs workers = 1 (it does not declare " \
+        "WSR_HANDLER_PER_LOOP)" in status, status
+    assert "[route /p]: handler 'plugin:chat' needs workers = 1 (it does not declare " \
+        "WSR_HANDLER_PER_LOOP), but 2 workers run until a restart" in d.log_text(), d.log_tail()
     d.connect("/p", expect=404).close_socket()
     c.echo(OP_TEXT, b"unchanged")
 
@@ -403,3 +416,174 @@ def test_exec_child_in_grace_outlives_a_reload(daemon_factory, notify):
     assert wait_for(lambda: children(d.pid) == [], 5.0), children(d.pid)
     assert "event=process_kill pid=%d signal=KILL\n" % pids[0] in d.log_text()
     d.connect().echo(OP_TEXT, b"still serving")
+
+
+# --------------------------------------------------- per-loop plugin instances
+
+TEST_PLUGIN_DIR = os.path.abspath(os.environ.get("WSROUTED_TEST_PLUGIN_DIR")
+                                  or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                  "..", "plugins"))
+TSAN_BIN = os.environ.get("WSROUTED_TSAN_BIN", "")
+
+
+def perloop_daemon(daemon_factory, variant="plain", extra=""):
+    """workers = 2 with the perloop test plugin on /p (tests/plugins/perloop.c);
+    variant "tsan": daemon and plugin under ThreadSanitizer."""
+    plugin_dir = TEST_PLUGIN_DIR
+    if variant == "tsan":
+        if not os.path.exists(TSAN_BIN):
+            pytest.skip("no ThreadSanitizer build (--enable-sanitize builds have none)")
+        plugin_dir = os.path.join(TEST_PLUGIN_DIR, "tsan")
+    cfg = wconfig(server_extra="plugin_dir = %s\n" % plugin_dir,
+                  more="[route /p]\nhandler = plugin:perloop\n" + extra)
+    d = daemon_factory(cfg, start=False)
+    if variant == "tsan":
+        d.binary = TSAN_BIN
+    d.start()
+    return d
+
+
+def perloop_events(d, event):
+    """{instance: [tid, ...]} of the plugin's `event=perloop_EVENT` lines."""
+    got = {}
+    for m in re.finditer(r"event=perloop_%s instance=(\d+) tid=(\d+)" % event, d.log_text()):
+        got.setdefault(int(m.group(1)), []).append(int(m.group(2)))
+    return got
+
+
+def wait_events(d, event, pred, what, timeout=5.0):
+    end = time.monotonic() + timeout
+    while True:
+        got = perloop_events(d, event)
+        if pred(got):
+            return got
+        assert time.monotonic() < end, "%s: %r\n%s" % (what, got, d.log_tail())
+        time.sleep(0.05)
+
+
+def thread_name(pid, tid):
+    with open("/proc/%d/task/%d/comm" % (pid, tid)) as f:
+        return f.read().strip()
+
+
+def instance_of(c):
+    c.send_text("which")
+    op, data, _ = c.read_message(5.0)
+    m = re.fullmatch(rb"instance (\d+)", data)
+    assert op == OP_TEXT and m, data
+    return int(m.group(1))
+
+
+@pytest.mark.parametrize("variant", ["plain", "tsan"])
+def test_plugin_instance_per_worker(daemon_factory, notify, variant):
+    """A WSR_HANDLER_PER_LOOP plugin: create() once per worker, its timer and
+    its connections on that worker's thread only, handles across workers,
+    destroy() on the instance's own thread."""
+    d = perloop_daemon(daemon_factory, variant)
+    created = perloop_events(d, "create")
+    assert sorted(created) == [1, 2], d.log_tail()
+    # Made on the main thread, before the workers run them.
+    assert all(t == [d.pid] for t in created.values()), created
+    timers = wait_events(d, "timer", lambda g: sorted(g) == [1, 2], "both create() timers")
+    ttid = {k: v[0] for k, v in timers.items()}
+    assert ttid[1] != ttid[2], timers
+    assert sorted(thread_name(d.pid, t) for t in ttid.values()) == ["wsr-w1", "wsr-w2"]
+    clients = [d.connect("/p") for _ in range(10)]
+    inst = [instance_of(c) for c in clients]
+    status = notify.wait_status(lambda s: "serving 10 connection" in s, 5.0, "10 connections")
+    assert per_worker(status) == [5, 5], status
+    assert sorted(inst) == [1] * 5 + [2] * 5, inst
+    opens = perloop_events(d, "open")
+    for k in (1, 2):
+        assert len(opens[k]) == 5 and set(opens[k]) == {ttid[k]}, (k, opens, ttid)
+    # From each worker's thread through handles to every connection, both workers.
+    for k in (1, 2):
+        clients[inst.index(k)].send_text("all:from %d" % k)
+        for c in clients:
+            op, data, _ = c.read_message(5.0)
+            assert (op, data) == (OP_TEXT, b"%d:from %d" % (k, k))
+    for c in clients:
+        c.send_close(1000)
+        c.read_close()
+        c.close_socket()
+    rc, killed = d.stop(signal.SIGTERM, 20.0)
+    assert not killed and rc == 0, d.log_tail()
+    destroyed = perloop_events(d, "destroy")
+    assert {k: v for k, v in destroyed.items()} == {1: [ttid[1]], 2: [ttid[2]]}, destroyed
+
+
+def test_plugin_reload_replaces_instances_per_worker(daemon_factory, notify):
+    """A reload makes a new instance per worker; each old one is destroyed on
+    its own worker once that worker's last connection using it is gone."""
+    d = perloop_daemon(daemon_factory)
+    ttid = {k: v[0] for k, v in wait_events(d, "timer", lambda g: sorted(g) == [1, 2],
+                                             "the first timers").items()}
+    old = [d.connect("/p") for _ in range(4)]
+    assert sorted(instance_of(c) for c in old) == [1, 1, 2, 2]
+    with open(d.conf_path, "a") as f:
+        f.write("; reloaded\n")
+    d.send_signal(signal.SIGHUP)
+    timers = wait_events(d, "timer", lambda g: sorted(g) == [1, 2, 3, 4], "the new timers")
+    for k in (3, 4):
+        ttid[k] = timers[k][0]
+    assert {ttid[3], ttid[4]} == {ttid[1], ttid[2]}, ttid
+    new = [d.connect("/p") for _ in range(4)]
+    assert sorted(instance_of(c) for c in new) == [3, 3, 4, 4]
+    # The old instances still serve their connections.
+    assert sorted(instance_of(c) for c in old) == [1, 1, 2, 2]
+    assert perloop_events(d, "destroy") == {}
+    for c in old:
+        c.send_close(1000)
+        c.read_close()
+        c.close_socket()
+    destroyed = wait_events(d, "destroy", lambda g: sorted(g) == [1, 2], "old instances gone")
+    assert destroyed == {1: [ttid[1]], 2: [ttid[2]]}, (destroyed, ttid)
+    for c in new:
+        assert instance_of(c) in (3, 4)
+    rc, killed = d.stop(signal.SIGTERM, 20.0)
+    assert not killed and rc == 0, d.log_tail()  # ASan: LeakSanitizer would fail the exit
+    destroyed = perloop_events(d, "destroy")
+    assert sorted(destroyed) == [1, 2, 3, 4] and all(len(v) == 1 for v in destroyed.values())
+    assert destroyed[3] == [ttid[3]] and destroyed[4] == [ttid[4]], (destroyed, ttid)
+
+
+def test_plugin_without_flag_refused_at_start(tmp_path):
+    """-t and a start both refuse a plugin that does not declare the flag
+    (here one built for ABI 1, which has no flags at all), with file:line."""
+    path = str(tmp_path / "w.ini")
+    with open(path, "w") as f:
+        f.write("[server]\nlisten = 127.0.0.1:%d\nworkers = 2\nallow_root = yes\n"
+                "plugin_dir = %s\n[route /a]\nhandler = plugin:abi1\n"
+                % (wsrtest.free_port(), TEST_PLUGIN_DIR))
+    want = "%s:6: [route /a]: handler 'plugin:abi1' needs workers = 1 (it does not " \
+           "declare WSR_HANDLER_PER_LOOP), but 2 workers are configured" % path
+    for args in (["-t", "-c", path], ["-c", path]):
+        r = run_daemon(args)
+        assert r.returncode == 1, (args, r.stderr)
+        assert want in r.stderr.decode(), r.stderr
+
+
+def test_abi1_plugin_loads_with_one_worker(daemon_factory):
+    cfg = wconfig(workers=1, server_extra="plugin_dir = %s\n" % TEST_PLUGIN_DIR,
+                  more="[route /a]\nhandler = plugin:abi1\n")
+    d = daemon_factory(cfg)
+    c = d.connect("/a")
+    c.send_text("hi")
+    assert c.read_message(5.0)[:2] == (OP_TEXT, b"abi1:hi")
+
+
+def test_plugin_create_failure_undoes_every_instance(tmp_path):
+    """create() failing for the second worker's instance: a config error at
+    the option's line, and the first instance is destroyed."""
+    path = str(tmp_path / "w.ini")
+    with open(path, "w") as f:
+        f.write("[server]\nlisten = 127.0.0.1:1\nworkers = 2\nplugin_dir = %s\n"
+                "[route /p]\nhandler = plugin:perloop\nfail_after = 1\n" % TEST_PLUGIN_DIR)
+    r = run_daemon(["-t", "-c", path])
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert "%s:7: handler 'plugin:perloop': fail_after: 1 instances made already" % path \
+        in err, err
+    assert "event=perloop_create instance=1" in err, err
+    assert "event=perloop_destroy instance=1" in err, err
+    assert "instance=2" not in err, err

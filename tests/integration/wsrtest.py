@@ -123,13 +123,19 @@ def root_opt_in(text):
 TEST_WORKERS = os.environ.get("WSR_TEST_WORKERS", "")
 
 
+# The plugins of the tree that declare WSR_HANDLER_PER_LOOP: they run with
+# workers = N (one instance per worker); every other plugin needs workers = 1.
+PER_LOOP_PLUGINS = ("uppercase", "threaded", "perloop")
+
+
 def workers_opt_in(text, tmpdir):
     """With WSR_TEST_WORKERS set, add `workers = N` through conf.d/ beside the
     config (read after the main file), so the main file's line numbers stay as
     the test wrote them. Configs that say `workers` themselves, turn conf.d off,
-    or have a plugin route (plugins need workers = 1) are left alone."""
+    or have a route with a plugin that needs workers = 1 are left alone."""
+    plugins = re.findall(r"^\s*handler\s*=\s*plugin:(\S*)", text, re.M)
     if not TEST_WORKERS or re.search(r"^\s*(workers|include_default)\s*=", text, re.M) or \
-            re.search(r"^\s*handler\s*=\s*plugin:", text, re.M) or \
+            any(p not in PER_LOOP_PLUGINS for p in plugins) or \
             not re.search(r"^\[server\]", text, re.M):
         return
     confd = os.path.join(tmpdir, "conf.d")

@@ -7,6 +7,10 @@
  *   event=threaded_stats sent=N late_refused=N late_accepted=N
  * A client message "close" makes the thread close that connection with 4000
  * through wsr_handle_close.
+ *
+ * WSR_HANDLER_PER_LOOP: all of an instance's state is under its mutex and
+ * nothing is static, so with workers = 2 it runs as two instances, each
+ * with its own thread, and is the TSan witness for handles across loops.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -183,4 +187,5 @@ WSR_PLUGIN const struct wsr_handler wsr_handler = {
 	.on_open = th_on_open,
 	.on_message = th_on_message,
 	.on_close = th_on_close,
+	.flags = WSR_HANDLER_PER_LOOP,
 };
