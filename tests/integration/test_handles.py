@@ -73,12 +73,11 @@ def close_after_ticks(c):
     raise AssertionError("no close frame")
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_thread_sends_and_late_sends_fail(daemon_factory, variant):
-    d = start(daemon_factory, variant)
-    # Rounds of connections that read a few ticks from the plugin's thread,
-    # then go away while the thread keeps sending to them.
-    for _ in range(5):
+def churn(d, rounds):
+    """Rounds of 20 connections that read a few ticks from the plugin's
+    thread, then go away (half with a close handshake, half abruptly: 1006
+    on the daemon's side) while the thread keeps sending to them."""
+    for _ in range(rounds):
         conns = [d.connect("/t") for _ in range(20)]
         for c in conns:
             read_ticks(c, 3)
@@ -88,7 +87,13 @@ def test_thread_sends_and_late_sends_fail(daemon_factory, variant):
                 assert close_after_ticks(c) == 1000
                 c.expect_eof(5.0)
             else:
-                c.close_socket()  # abrupt: 1006 on the daemon's side
+                c.close_socket()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_thread_sends_and_late_sends_fail(daemon_factory, variant):
+    d = start(daemon_factory, variant)
+    churn(d, 5)
     time.sleep(0.3)  # the thread notices every on_close
     sent, refused, accepted = stop_and_stats(d)
     assert accepted == 0
@@ -114,17 +119,7 @@ def test_thread_handles_reach_both_workers(daemon_factory, variant):
     its own instance and thread; handles from those threads reach the
     connections of both workers, and late sends are refused on both."""
     d = start(daemon_factory, variant, workers=2)
-    for _ in range(2):
-        conns = [d.connect("/t") for _ in range(20)]
-        for c in conns:
-            read_ticks(c, 3)
-        for i, c in enumerate(conns):
-            if i % 2:
-                c.send_close(1000)
-                assert close_after_ticks(c) == 1000
-                c.expect_eof(5.0)
-            else:
-                c.close_socket()
+    churn(d, 2)
     time.sleep(0.3)  # the threads notice every on_close
     # Connection ids are n * workers + worker index: both workers served.
     ids = [int(x) for x in re.findall(r"conn=(\d+) peer=\S+ event=close route=/t", d.log_text())]
