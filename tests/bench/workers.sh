@@ -95,7 +95,7 @@ while [ $r -le "$ROUNDS" ]; do
 	for w in 1 2; do
 		# --- echo
 		start_server $w
-		c0=$(thread_cpu wsr-w0); c1=$(thread_cpu wsr-w1)
+		c0=$(thread_cpu wsr-w1); c1=$(thread_cpu wsr-w2)
 		taskset -c $CPUS "$WSLOAD" -m echo -c 100 -P 16 -s 32 -d "$DURATION" -w 2 \
 		    -p "$pid" "ws://127.0.0.1:$port/echo" >"$tmp/out" 2>&1 || true
 		line=$(grep '^RESULT' "$tmp/out" || echo "RESULT failed=1")
@@ -104,10 +104,10 @@ while [ $r -le "$ROUNDS" ]; do
 		other=$(echo "$line" | field other_cpu_pct)
 		split=
 		if [ $w -eq 2 ]; then
-			d0=$(( $(thread_cpu wsr-w0) - c0 )); d1=$(( $(thread_cpu wsr-w1) - c1 ))
+			d0=$(( $(thread_cpu wsr-w1) - c0 )); d1=$(( $(thread_cpu wsr-w2) - c1 ))
 			n0=$(grep -c 'event=open' "$tmp/log" | tr -d ' ' || true)
 			odd=$(sed -n 's/^.* conn=\([0-9]*\) .*event=open.*/\1/p' "$tmp/log" | awk '$1 % 2 { n++ } END { print n + 0 }')
-			split="conns_w0=$((n0 - odd)) conns_w1=$odd cpu_ticks_w0=$d0 cpu_ticks_w1=$d1"
+			split="conns_w1=$((n0 - odd)) conns_w2=$odd cpu_ticks_w1=$d0 cpu_ticks_w2=$d1"
 		fi
 		stop_server
 		echo "round=$r workers=$w test=echo us_per_msg=$us errors=$errs other_cpu_pct=$other $split" | tee -a "$tmp/results"
