@@ -912,12 +912,26 @@ set_workers(struct ctx *c, const struct key *k, const char *value, void *dst)
 	return 0;
 }
 
-static in_port_t
-listen_port(const struct config_listen *l)
+uint16_t
+config_listen_port(const struct config_listen *l)
 {
 	if (l->addr.ss_family == AF_INET)
 		return ntohs(((const struct sockaddr_in *)&l->addr)->sin_port);
 	return ntohs(((const struct sockaddr_in6 *)&l->addr)->sin6_port);
+}
+
+bool
+config_listen_same(const struct config_listen *a, const struct config_listen *b)
+{
+	size_t	len;
+
+	if (a->kind != b->kind)
+		return false;
+	if (a->kind == LISTEN_SYSTEMD) {
+		len = strcspn(a->spec, " \t");
+		return strcspn(b->spec, " \t") == len && strncmp(a->spec, b->spec, len) == 0;
+	}
+	return a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 }
 
 /* The words after a listen address: "tls", "proxy_protocol", once each. */
@@ -992,17 +1006,14 @@ set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 		return -1;
 	}
 	/* Port 0 twice is two different ephemeral ports, not a duplicate. */
-	if (l.kind == LISTEN_INET && listen_port(&l) == 0)
+	if (l.kind == LISTEN_INET && config_listen_port(&l) == 0)
 		i = cfg->nlistens;
 	else
 		i = 0;
+	l.spec = addr;
 	for (; i < cfg->nlistens; i++) {
 		o = &cfg->listens[i];
-		if (o->kind == l.kind && o->addrlen == l.addrlen &&
-		    memcmp(&o->addr, &l.addr, l.addrlen) == 0 &&
-		    (l.kind != LISTEN_SYSTEMD ||
-		    (strcspn(o->spec, " \t") == len &&
-		    strncmp(o->spec, value, len) == 0))) {
+		if (config_listen_same(o, &l)) {
 			/*
 			 * "duplicate of line 3" or "duplicate of b.ini:3";
 			 * systemd lines: the same name, whatever the options.
@@ -1031,7 +1042,6 @@ set_listen(struct ctx *c, const struct key *k, const char *value, void *dst)
 		c->nomem = 1;
 		return -1;
 	}
-	l.spec = addr;
 	l.line = c->line;
 	l.file = c->name;
 	ls[cfg->nlistens++] = l;
@@ -1113,7 +1123,7 @@ set_admin_listen(struct ctx *c, const struct key *k, const char *value, void *ds
 	}
 	free(addr);
 	/* The same address (or passed socket name) twice could never be bound. */
-	n = l.kind == LISTEN_INET && listen_port(&l) == 0 ? 0 : a->nlistens + cfg->nlistens;
+	n = l.kind == LISTEN_INET && config_listen_port(&l) == 0 ? 0 : a->nlistens + cfg->nlistens;
 	for (i = 0; i < n; i++) {
 		o = i < a->nlistens ? &a->listens[i] : &cfg->listens[i - a->nlistens];
 		if (o->kind == l.kind && (l.kind == LISTEN_SYSTEMD ? o->name != NULL &&

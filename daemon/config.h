@@ -254,6 +254,14 @@ int		 config_parse_duration_ms(const char *s, uint64_t *out);
  * sets them).
  */
 int		 config_parse_listen(const char *s, struct config_listen *out);
+/* An INET line's port (0: a fresh ephemeral port each time it is bound). */
+uint16_t	 config_listen_port(const struct config_listen *l);
+/*
+ * Whether two lines name the same socket: the same address, or the same
+ * "systemd" / "systemd:NAME", whatever their options. Port 0 is for the
+ * caller to judge (two such lines are two sockets).
+ */
+bool		 config_listen_same(const struct config_listen *a, const struct config_listen *b);
 /*
  * The drain window a stop actually uses: drain_window, cut so that the peer
  * closed last still has a whole close_timeout to answer before the hard

@@ -205,7 +205,7 @@ conn_instance(const struct wsr_conn *c)
 static void	conn_event_cb(evutil_socket_t, short, void *);
 static void	conn_release(struct wsr_conn *);
 static int	conn_flush(struct wsr_conn *);
-static void	conn_begin_linger(struct wsr_conn *, uint64_t);
+static void	conn_begin_linger(struct wsr_conn *);
 static void	conn_tls_readable(struct wsr_conn *);
 static void	conn_on_eof(struct wsr_conn *);
 
@@ -568,14 +568,21 @@ conn_acked_mark(const struct wsr_conn *c, int *unacked)
 	return c->bytes_out - (uint64_t)*unacked;
 }
 
+/* How long a linger waits: the route's close_timeout after our Close, else the server's. */
+static uint64_t
+conn_linger_ms(const struct wsr_conn *c)
+{
+	return c->close_sent ? conn_lim(c)->close_timeout_ms : c->loop->linger_ms;
+}
+
 /* After our close frame or HTTP answer: FIN our side, drain theirs. */
 static void
-conn_begin_linger(struct wsr_conn *c, uint64_t linger_ms)
+conn_begin_linger(struct wsr_conn *c)
 {
 	int	unacked;
 
 	c->state = ST_LINGER;
-	c->deadline = c->loop->now + linger_ms;
+	c->deadline = c->loop->now + conn_linger_ms(c);
 	c->linger_mark = conn_acked_mark(c, &unacked);
 	c->paused = false;
 	if (out_pending(c) > 0)
@@ -604,7 +611,7 @@ conn_send_close(struct wsr_conn *c, uint16_t code, const char *reason)
 		METRIC_ADD(c->rm->close_sent[metrics_close_slot(code ? code : WS_CLOSE_NO_STATUS)], 1);
 	if (conn_send_frame(c, WS_OP_CLOSE, payload, n) == -1 || conn_flush(c) == -1)
 		return;
-	conn_begin_linger(c, conn_lim(c)->close_timeout_ms);
+	conn_begin_linger(c);
 }
 
 static void
@@ -688,7 +695,7 @@ conn_reject(struct wsr_conn *c, int status, const char *detail)
 	}
 	if (conn_write(c, resp, n) == -1)
 		return;
-	conn_begin_linger(c, c->loop->linger_ms);
+	conn_begin_linger(c);
 }
 
 static void conn_frames_input(struct wsr_conn *, uint8_t *, size_t);
@@ -970,7 +977,7 @@ conn_devconsole(struct wsr_conn *c, const struct hs_request *req, int status)
 	c->end_reason = "dev console page served";
 	if (conn_writev(c, iov, head_only ? 1 : 2) == -1)
 		return true;
-	conn_begin_linger(c, c->loop->linger_ms);
+	conn_begin_linger(c);
 	return true;
 }
 
@@ -1527,9 +1534,7 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 		mark = conn_acked_mark(c, &unacked);
 		if ((out_pending(c) > 0 || unacked > 0) && mark != c->linger_mark) {
 			c->linger_mark = mark;
-			/* As conn_begin_linger was given: the route's after a Close. */
-			c->deadline = now + (c->close_sent ? conn_lim(c)->close_timeout_ms :
-			    c->loop->linger_ms);
+			c->deadline = now + conn_linger_ms(c);
 			conn_schedule(c);
 			break;
 		}
@@ -1757,10 +1762,8 @@ conn_release(struct wsr_conn *c)
 		if (l->ip_lock != NULL)
 			pthread_mutex_unlock(l->ip_lock);
 	}
-	if (c->route != NULL) {
-		handler_loop_drop(c->route->table, l->index);
-		route_table_unref(c->route->table, handler_destroy_instance);
-	}
+	if (c->route != NULL)
+		handler_loop_release(c->route->table, l->index);
 	if (l->batch_conn == c) {
 		l->batch_conn = NULL;
 		l->niov = 0;

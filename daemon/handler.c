@@ -36,6 +36,18 @@ handler_find(const char *name)
 	return NULL;
 }
 
+/* Loop i's instance of r, once. */
+static void
+destroy_loop_instance(struct route *r, unsigned i)
+{
+	if (r->loops[i].destroyed)
+		return;
+	if (r->handler->destroy != NULL)
+		r->handler->destroy(r->loops[i].instance);
+	r->loops[i].instance = NULL;
+	r->loops[i].destroyed = true;
+}
+
 /* Destroys the per-loop instances not destroyed yet, and frees r->loops. */
 static void
 destroy_loops(struct route *r, unsigned n)
@@ -43,8 +55,7 @@ destroy_loops(struct route *r, unsigned n)
 	unsigned	i;
 
 	for (i = 0; i < n; i++)
-		if (!r->loops[i].destroyed && r->handler->destroy != NULL)
-			r->handler->destroy(r->loops[i].instance);
+		destroy_loop_instance(r, i);
 	free(r->loops);
 	r->loops = NULL;
 }
@@ -118,23 +129,17 @@ handler_loop_take(struct route_table *t, unsigned idx)
 }
 
 void
-handler_loop_drop(struct route_table *t, unsigned idx)
+handler_loop_release(struct route_table *t, unsigned idx)
 {
-	struct route	*r;
-	size_t		 i;
+	size_t	i;
 
-	if (t->loop_users == NULL || idx >= t->nloops || --t->loop_users[idx] > 0)
-		return;
-	/* No connection of this loop uses t, and the loop moved on (or stops). */
-	for (i = 0; i < t->nroutes; i++) {
-		r = &t->routes[i];
-		if (r->loops == NULL || r->loops[idx].destroyed)
-			continue;
-		if (r->handler->destroy != NULL)
-			r->handler->destroy(r->loops[idx].instance);
-		r->loops[idx].instance = NULL;
-		r->loops[idx].destroyed = true;
+	if (t->loop_users != NULL && idx < t->nloops && --t->loop_users[idx] == 0) {
+		/* No connection of this loop uses t, and the loop moved on (or stops). */
+		for (i = 0; i < t->nroutes; i++)
+			if (t->routes[i].loops != NULL)
+				destroy_loop_instance(&t->routes[i], idx);
 	}
+	route_table_unref(t, handler_destroy_instance);
 }
 
 /*
@@ -206,7 +211,7 @@ handler_bind_routes(struct route_table *t, unsigned nloops, char **cause)
 		 * a plugin is promised one loop thread unless it opted out.
 		 */
 		if (nloops > 1 && r->dl != NULL && !(flags & WSR_HANDLER_PER_LOOP)) {
-			nconf = t->cfg->workers == 0 ? workers_auto() : (unsigned)t->cfg->workers;
+			nconf = workers_for(t->cfg->workers);
 			if (asprintf(cause, "%s:%d: [route %s]: handler '%s' needs "
 			    "workers = 1 (it does not declare WSR_HANDLER_PER_LOOP), "
 			    "but %u workers %s", cr->file, cr->line, cr->path,

@@ -101,14 +101,15 @@ int	handler_bind_routes(struct route_table *t, unsigned nloops, char **cause);
  */
 void	handler_destroy_instance(struct route *r);
 /*
- * Per-loop instances: loop idx takes a reference to t (as its current table,
- * or for one of its connections; on the loop's thread, before or alongside
- * route_table_ref) or drops one (before route_table_unref). The first take
- * arms the timers idx's instances started in create(); the last drop
- * destroys those instances, there, on their own thread. No-ops for tables
- * without per-loop instances.
+ * Loop idx takes a reference to t (as its current table, or for one of its
+ * connections; on the loop's thread, beside its route_table_ref), or lets
+ * one go (handler_loop_release, which also does the route_table_unref).
+ * For per-loop instances the first take arms the timers idx's instances
+ * started in create(), and the last release destroys those instances,
+ * there, on their own thread; tables without them only count the shared
+ * reference.
  */
 void	handler_loop_take(struct route_table *t, unsigned idx);
-void	handler_loop_drop(struct route_table *t, unsigned idx);
+void	handler_loop_release(struct route_table *t, unsigned idx);
 
 #endif

@@ -150,6 +150,7 @@ lint_drain(const struct config *cfg, struct config_errors *out)
 	char			w[32], c[32], s[32], need[32], cut[32], used[64];
 	uint64_t		window = cfg->drain_window_ms;
 	uint64_t		close = cfg->limits.close_timeout_ms;
+	uint64_t		used_ms = config_drain_window_ms(cfg);
 
 	if (window == 0 || window + close <= cfg->shutdown_timeout_ms)
 		return 0;
@@ -158,8 +159,8 @@ lint_drain(const struct config *cfg, struct config_errors *out)
 	config_fmt_duration(close, c, sizeof(c));
 	config_fmt_duration(cfg->shutdown_timeout_ms, s, sizeof(s));
 	config_fmt_duration(window + close, need, sizeof(need));
-	config_fmt_duration(config_drain_window_ms(cfg), cut, sizeof(cut));
-	if (config_drain_window_ms(cfg) == 0)
+	config_fmt_duration(used_ms, cut, sizeof(cut));
+	if (used_ms == 0)
 		snprintf(used, sizeof(used), "all sent at once");
 	else
 		snprintf(used, sizeof(used), "spread over only %s", cut);

@@ -349,24 +349,12 @@ fail:
 static bool
 same_socket(const struct listener *ls, const struct config_listen *cl)
 {
-	size_t	len;
+	struct config_listen	have = { .spec = ls->spec, .kind = ls->kind,
+				    .addr = ls->addr, .addrlen = ls->addrlen };
 
-	if (ls->kind != cl->kind)
-		return false;
-	switch (cl->kind) {
-	case LISTEN_SYSTEMD:
-		len = strcspn(cl->spec, " \t");
-		return strcspn(ls->spec, " \t") == len && strncmp(ls->spec, cl->spec, len) == 0;
-	case LISTEN_INET:
-		if ((cl->addr.ss_family == AF_INET ?
-		    ((const struct sockaddr_in *)&cl->addr)->sin_port :
-		    ((const struct sockaddr_in6 *)&cl->addr)->sin6_port) == 0)
-			return strcmp(ls->spec, cl->spec) == 0;
-		break;
-	default:
-		break;
-	}
-	return ls->addrlen == cl->addrlen && memcmp(&ls->addr, &cl->addr, cl->addrlen) == 0;
+	if (cl->kind == LISTEN_INET && config_listen_port(cl) == 0)
+		return strcmp(ls->spec, cl->spec) == 0;
+	return config_listen_same(&have, cl);
 }
 
 static const struct config_listen *

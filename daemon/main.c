@@ -154,8 +154,8 @@ load_routes(const char *path, int to_stderr, SSL_CTX **tls, unsigned nloops)
 	if ((t = route_table_new(cfg)) == NULL) {
 		config_free(cfg);
 		cause = strdup("out of memory");
-	} else if (handler_bind_routes(t, nloops != 0 ? nloops : cfg->workers == 0 ?
-	    workers_auto() : (unsigned)cfg->workers, &cause) == -1) {
+	} else if (handler_bind_routes(t, nloops != 0 ? nloops : workers_for(cfg->workers),
+	    &cause) == -1) {
 		route_table_unref(t, NULL);
 		t = NULL;
 	} else if (t->cfg->tls.line != 0 && (*tls = tls_ctx_new(t->cfg, &cause)) == NULL) {
@@ -570,7 +570,7 @@ main(int argc, char **argv)
 	struct event		*sigterm, *sigint, *sighup, *sigusr2;
 	struct privdrop		 pd;
 	char			*cause = NULL;
-	int			 ch, test_only = 0;
+	int			 ch, rc, test_only = 0;
 	unsigned		 nworkers;
 
 	memset(&d, 0, sizeof(d));
@@ -611,21 +611,25 @@ main(int argc, char **argv)
 	if (test_only == 2)
 		return dump_config(t);
 	if (test_only) {
-		/* As the daemon will (and as root, before any privilege drop): a
-		 * path it cannot write is an error now, not at the next start. */
+		/*
+		 * The access log is opened as the daemon will (as root, before
+		 * any privilege drop): a path it cannot write is an error now,
+		 * not at the next start.
+		 */
+		rc = 0;
 		if (accesslog_open(t->cfg->access_log, &alog, &cause) == -1) {
 			fprintf(stderr, "wsrouted: %s\n", cause ? cause : "out of memory");
 			free(cause);
-			SSL_CTX_free(tls);
-			route_table_unref(t, handler_destroy_instance);
-			return 1;
+			rc = 1;
+		} else {
+			if (alog != -1)
+				close(alog);
+			printf("wsrouted: configuration file %s test is successful\n",
+			    d.config_path);
 		}
-		if (alog != -1)
-			close(alog);
-		printf("wsrouted: configuration file %s test is successful\n", d.config_path);
 		SSL_CTX_free(tls);
 		route_table_unref(t, handler_destroy_instance);
-		return 0;
+		return rc;
 	}
 
 	/* Before binding: a refusal must not leave a port half-served. */

@@ -119,11 +119,13 @@ static struct workers	*current;
 static __thread unsigned self_index;
 
 unsigned
-workers_auto(void)
+workers_for(int configured)
 {
 	cpu_set_t	set;
 	int		n;
 
+	if (configured > 0)
+		return (unsigned)configured;
 	if (sched_getaffinity(0, sizeof(set), &set) == -1 || (n = CPU_COUNT(&set)) < 1)
 		n = 1;
 	return n > CONFIG_WORKERS_MAX ? CONFIG_WORKERS_MAX : (unsigned)n;
@@ -206,9 +208,8 @@ run(struct worker *w, struct witem *it)
 		    it->u.acc.salen, it->u.acc.opts);
 		break;
 	case W_RELOAD:
-		/* Drop first: this loop's old per-loop instances go once unused. */
-		handler_loop_drop(l->routes, w->index);
-		route_table_unref(l->routes, handler_destroy_instance);
+		/* This loop's old per-loop instances go once unused. */
+		handler_loop_release(l->routes, w->index);
 		l->routes = it->u.rl.t;
 		handler_loop_take(l->routes, w->index);
 		if (it->u.rl.tls != NULL) {
@@ -331,8 +332,7 @@ worker_main(void *arg)
 	loop_free(l);
 	exec_thread_end();
 	/* Its per-loop instances' destroy() runs here, while its base is alive. */
-	handler_loop_drop(l->routes, w->index);
-	route_table_unref(l->routes, handler_destroy_instance);
+	handler_loop_release(l->routes, w->index);
 	l->routes = NULL;
 	SSL_CTX_free(l->tls_ctx);
 	l->tls_ctx = NULL;

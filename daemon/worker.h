@@ -17,8 +17,11 @@ struct loop;
 struct route_table;
 struct workers;
 
-/* The worker count workers = auto means: CPUs in our affinity mask, capped. */
-unsigned	workers_auto(void);
+/*
+ * The worker count `workers = configured` means: configured itself, or for
+ * auto (0) the CPUs in our affinity mask, capped.
+ */
+unsigned	workers_for(int configured);
 /*
  * Starts n threads serving connections accepted on acceptor's listeners,
  * with acceptor's route table, TLS context and settings (each worker takes
