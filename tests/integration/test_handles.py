@@ -3,7 +3,6 @@ wsr_handle_send/wsr_handle_close while connections come and go; a send
 after on_close is refused, never a crash. Run with the normal (or ASan)
 daemon, and with daemon/wsrouted-tsan under ThreadSanitizer."""
 
-import os
 import re
 import signal
 import time
@@ -13,30 +12,16 @@ import pytest
 import wsrtest
 from wsrtest import OP_CLOSE, OP_TEXT
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TEST_PLUGIN_DIR = os.path.abspath(os.environ.get("WSROUTED_TEST_PLUGIN_DIR")
-                                  or os.path.join(HERE, "..", "plugins"))
-TSAN_BIN = os.environ.get("WSROUTED_TSAN_BIN", "")
-
 VARIANTS = ["plain", "tsan"]
 
 
 def start(daemon_factory, variant, workers=None):
-    plugin_dir = TEST_PLUGIN_DIR
-    if variant == "tsan":
-        if not os.path.exists(TSAN_BIN):
-            pytest.skip("no ThreadSanitizer build (--enable-sanitize builds have none)")
-        plugin_dir = os.path.join(TEST_PLUGIN_DIR, "tsan")
-    extra = "plugin_dir = %s\n" % plugin_dir
+    extra = "plugin_dir = %s\n" % wsrtest.test_plugin_dir(variant)
     if workers is not None:
         extra += "workers = %d\n" % workers
     cfg = wsrtest.make_config(log_level="info", server_extra=extra)
     cfg += "[route /t]\nhandler = plugin:threaded\n"
-    d = daemon_factory(cfg, start=False)
-    if variant == "tsan":
-        d.binary = TSAN_BIN
-    d.start()
-    return d
+    return wsrtest.start_variant(daemon_factory, cfg, variant)
 
 
 def stop_and_stats(d, instances=None):

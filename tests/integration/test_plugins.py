@@ -5,7 +5,6 @@ the daemon exports only the wsr_* API, and the per-route `content` rule."""
 
 import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -18,8 +17,7 @@ from wsrtest import OP_BINARY, OP_TEXT, run_daemon
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLUGIN_DIR = os.path.abspath(os.environ.get("WSROUTED_PLUGIN_DIR")
                              or os.path.join(HERE, "..", "..", "plugins"))
-TEST_PLUGIN_DIR = os.path.abspath(os.environ.get("WSROUTED_TEST_PLUGIN_DIR")
-                                  or os.path.join(HERE, "..", "plugins"))
+TEST_PLUGIN_DIR = wsrtest.TEST_PLUGIN_DIR
 
 
 def plugin_config(route, plugin_dir=PLUGIN_DIR, extra_routes=""):

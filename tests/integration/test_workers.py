@@ -70,11 +70,7 @@ def per_worker(status):
 
 
 def thread_names(pid):
-    names = []
-    for tid in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
-            names.append(f.read().strip())
-    return names
+    return [thread_name(pid, int(tid)) for tid in os.listdir("/proc/%d/task" % pid)]
 
 
 def connect_once_freed(d, path, why, seconds=5.0):
@@ -420,27 +416,15 @@ def test_exec_child_in_grace_outlives_a_reload(daemon_factory, notify):
 
 # --------------------------------------------------- per-loop plugin instances
 
-TEST_PLUGIN_DIR = os.path.abspath(os.environ.get("WSROUTED_TEST_PLUGIN_DIR")
-                                  or os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "..", "plugins"))
-TSAN_BIN = os.environ.get("WSROUTED_TSAN_BIN", "")
+TEST_PLUGIN_DIR = wsrtest.TEST_PLUGIN_DIR
 
 
 def perloop_daemon(daemon_factory, variant="plain", extra=""):
     """workers = 2 with the perloop test plugin on /p (tests/plugins/perloop.c);
     variant "tsan": daemon and plugin under ThreadSanitizer."""
-    plugin_dir = TEST_PLUGIN_DIR
-    if variant == "tsan":
-        if not os.path.exists(TSAN_BIN):
-            pytest.skip("no ThreadSanitizer build (--enable-sanitize builds have none)")
-        plugin_dir = os.path.join(TEST_PLUGIN_DIR, "tsan")
-    cfg = wconfig(server_extra="plugin_dir = %s\n" % plugin_dir,
+    cfg = wconfig(server_extra="plugin_dir = %s\n" % wsrtest.test_plugin_dir(variant),
                   more="[route /p]\nhandler = plugin:perloop\n" + extra)
-    d = daemon_factory(cfg, start=False)
-    if variant == "tsan":
-        d.binary = TSAN_BIN
-    d.start()
-    return d
+    return wsrtest.start_variant(daemon_factory, cfg, variant)
 
 
 def perloop_events(d, event):

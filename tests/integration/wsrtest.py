@@ -37,6 +37,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Set by `make check-valgrind` (the daemon runs under memcheck, 20-50x
 # slower): tests whose assertions are about time or RSS skip themselves.
 UNDER_VALGRIND = bool(os.environ.get("WSROUTED_UNDER_VALGRIND"))
+# The plugins built for the tests (tests/plugins), and the daemon built with
+# ThreadSanitizer for the "tsan" variant of the plugin tests.
+TEST_PLUGIN_DIR = os.path.abspath(os.environ.get("WSROUTED_TEST_PLUGIN_DIR")
+                                  or os.path.join(HERE, "..", "plugins"))
+TSAN_BIN = os.environ.get("WSROUTED_TSAN_BIN", "")
 
 
 def daemon_binary():
@@ -744,6 +749,26 @@ def wait_until(pred, timeout, interval=0.05):
         if v or time.monotonic() >= deadline:
             return v
         time.sleep(interval)
+
+
+def test_plugin_dir(variant="plain"):
+    """The test plugins' directory; for variant "tsan", their ThreadSanitizer
+    builds (the test is skipped where there are none)."""
+    if variant != "tsan":
+        return TEST_PLUGIN_DIR
+    if not os.path.exists(TSAN_BIN):
+        import pytest
+        pytest.skip("no ThreadSanitizer build (--enable-sanitize builds have none)")
+    return os.path.join(TEST_PLUGIN_DIR, "tsan")
+
+
+def start_variant(daemon_factory, cfg, variant="plain"):
+    """A daemon for cfg: the normal binary, or for "tsan" the ThreadSanitizer one."""
+    d = daemon_factory(cfg, start=False)
+    if variant == "tsan":
+        d.binary = TSAN_BIN
+    d.start()
+    return d
 
 
 def under_sanitizer(d):
