@@ -1675,7 +1675,8 @@ test_mask(void **state)
 		{ 0x37, 0xfa, 0x21, 0x3d }, { 0x00, 0x00, 0x00, 0x00 },
 		{ 0xff, 0xff, 0xff, 0xff }, { 0x01, 0x02, 0x04, 0x80 },
 	};
-	uint8_t	src[64], one[64 + 8], chunked[64 + 8], want[64];
+	/* Past 160 bytes: every path (< 32, 32-63, the 64-byte turns and tails). */
+	uint8_t	src[168], one[168 + 8], chunked[168 + 8], want[168];
 	size_t	k, off, len, split, align, i;
 
 	(void)state;
@@ -1683,7 +1684,7 @@ test_mask(void **state)
 		src[i] = (uint8_t)(i * 37 + 11);
 	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
 	for (off = 0; off <= 7; off++)
-	for (len = 0; len <= 40; len++) {
+	for (len = 0; len <= sizeof(src); len++) {
 		for (i = 0; i < len; i++)
 			want[i] = src[i] ^ keys[k][(off + i) % 4];
 		for (align = 0; align < 8; align++) {
@@ -1811,6 +1812,50 @@ test_close_build(void **state)
 		assert_memory_equal(r, reason, 122);
 	}
 	free(out);
+}
+
+/*
+ * Unmasking also tells whether a text payload is all ASCII (then UTF-8
+ * validation is skipped), so a single non-ASCII byte at any position, in
+ * every unmasking path (short, 32-63 bytes, 64-byte turns, tails), must
+ * still reach the validator: a lone continuation byte fails the frame, a
+ * two-byte character passes.
+ */
+static void
+test_text_non_ascii_anywhere(void **state)
+{
+	static const uint8_t	 key[4] = { 0x9e, 0x01, 0x7f, 0x80 };
+	struct ws_parser	 p;
+	struct ws_event		 ev;
+	uint8_t			 payload[300], buf[WS_MAX_HEADER + 300];
+	size_t			 n, at, hl, off;
+
+	(void)state;
+	for (n = 1; n <= sizeof(payload); n += (n < 140 ? 1 : 37))
+	for (at = 0; at < n; at++) {
+		memset(payload, 'a', n);
+		payload[at] = 0x80;
+		hl = ws_frame_header(buf, true, WS_OP_TEXT, n, key);
+		memcpy(buf + hl, payload, n);
+		ws_mask(buf + hl, n, key, 0);
+		ws_parser_init(&p);
+		off = 0;
+		assert_int_equal(ws_parser_next(&p, &LIM, buf, hl + n, &off, &ev), WS_EV_ERROR);
+		ws_parser_free(&p);
+		if (at + 1 == n)
+			continue;
+		payload[at] = 0xc3;
+		payload[at + 1] = 0xa9;
+		hl = ws_frame_header(buf, true, WS_OP_TEXT, n, key);
+		memcpy(buf + hl, payload, n);
+		ws_mask(buf + hl, n, key, 0);
+		ws_parser_init(&p);
+		off = 0;
+		assert_int_equal(ws_parser_next(&p, &LIM, buf, hl + n, &off, &ev), WS_EV_MESSAGE);
+		assert_int_equal(ev.len, n);
+		assert_memory_equal(ev.data, payload, n);
+		ws_parser_free(&p);
+	}
 }
 
 /* Frames built with ws_frame_header + ws_mask parse back to their payload. */
@@ -1984,6 +2029,7 @@ main(void)
 		cmocka_unit_test(test_mask),
 		cmocka_unit_test(test_close_build),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_text_non_ascii_anywhere),
 		cmocka_unit_test(test_client_side),
 	};
 
