@@ -220,6 +220,8 @@ static const struct key keys[] = {
 	  LIM(timeout_ms), 0, DURATION_MAX_MS },
 	{ "close_timeout",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
 	  LIM(close_timeout_ms), 1, DURATION_MAX_MS },
+	{ "close_linger_max",	IN_SERVER|IN_ROUTE, K_LIMIT, set_duration,
+	  LIM(close_linger_max_ms), 0, DURATION_MAX_MS },
 	{ "max_frame_size",	IN_SERVER|IN_ROUTE, K_LIMIT, set_size,
 	  LIM(max_frame_size), 1, SIZE_MAX_BYTES },
 	{ "max_message_size",	IN_SERVER|IN_ROUTE, K_LIMIT, set_size,
@@ -2422,6 +2424,7 @@ parse(struct ctx *c, struct config_errors *errs)
 	cfg->limits.ping_period_ms = CONFIG_DEFAULT_PING_PERIOD_MS;
 	cfg->limits.timeout_ms = CONFIG_DEFAULT_TIMEOUT_MS;
 	cfg->limits.close_timeout_ms = CONFIG_DEFAULT_CLOSE_TIMEOUT_MS;
+	cfg->limits.close_linger_max_ms = CONFIG_DEFAULT_CLOSE_LINGER_MAX_MS;
 	cfg->limits.message_timeout_ms = CONFIG_DEFAULT_MESSAGE_TIMEOUT_MS;
 	cfg->limits.max_frame_size = CONFIG_DEFAULT_MAX_FRAME_SIZE;
 	cfg->limits.max_message_size = CONFIG_DEFAULT_MAX_MESSAGE_SIZE;

@@ -29,6 +29,8 @@ struct limits {
 	uint64_t	ping_period_ms;		/* 0 = no pings */
 	uint64_t	timeout_ms;		/* 0 = no idle timeout */
 	uint64_t	close_timeout_ms;
+	uint64_t	close_linger_max_ms;	/* closing lasts at most this, however the
+						   peer reads; 0 = no cap */
 	uint64_t	max_frame_size;		/* bytes */
 	uint64_t	max_message_size;	/* bytes */
 	uint64_t	max_output_buffer;	/* bytes queued before we stop reading */
@@ -205,6 +207,14 @@ struct config_errors {
 #define CONFIG_DEFAULT_PING_PERIOD_MS		25000
 #define CONFIG_DEFAULT_TIMEOUT_MS		60000
 #define CONFIG_DEFAULT_CLOSE_TIMEOUT_MS		5000
+/*
+ * close_timeout restarts while the peer still takes our bytes (so a slow
+ * client gets a big last message whole); this caps the whole closing phase,
+ * so one reading a byte per close_timeout cannot hold a connection for days.
+ * Like nginx's lingering_time (30 s) beside lingering_timeout; longer, as a
+ * WebSocket's last message may be large.
+ */
+#define CONFIG_DEFAULT_CLOSE_LINGER_MAX_MS	60000
 #define CONFIG_DEFAULT_MESSAGE_TIMEOUT_MS	60000
 #define CONFIG_DEFAULT_MAX_FRAME_SIZE		(1u << 20)
 #define CONFIG_DEFAULT_MAX_MESSAGE_SIZE		(16u << 20)

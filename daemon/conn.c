@@ -126,7 +126,11 @@ struct wsr_conn {
 		uint64_t	 next_ping;	/* ST_OPEN */
 		uint64_t	 deadline;	/* ST_LINGER: linger/close deadline */
 	};
-	uint64_t		 msg_started;	/* when the unfinished frame/message began; 0: none */
+	union {
+		uint64_t	 msg_started;	/* ST_OPEN: when the unfinished frame/message
+						   began; 0: none */
+		uint64_t	 linger_since;	/* ST_LINGER: when closing began */
+	};
 	union {
 		uint64_t	 close_at;	/* ST_OPEN: planned close (close_plan); 0: none */
 		uint64_t	 linger_mark;	/* ST_LINGER: conn_acked_mark() at the deadline */
@@ -575,6 +579,38 @@ conn_linger_ms(const struct wsr_conn *c)
 	return c->close_sent ? conn_lim(c)->close_timeout_ms : c->loop->linger_ms;
 }
 
+/*
+ * The next linger deadline from now: close_timeout on, but never past
+ * close_linger_max after closing began (the route's, else the server's).
+ */
+static uint64_t
+conn_linger_deadline(const struct wsr_conn *c, uint64_t now)
+{
+	const struct limits	*lim = c->route != NULL ? conn_lim(c) :
+				    c->loop->routes != NULL ? &c->loop->routes->cfg->limits : NULL;
+	uint64_t		 at = now + conn_linger_ms(c);
+
+	if (lim != NULL && lim->close_linger_max_ms > 0 &&
+	    at > c->linger_since + lim->close_linger_max_ms)
+		at = c->linger_since + lim->close_linger_max_ms;
+	return at;
+}
+
+/*
+ * Makes the coming close() a reset that drops what the kernel still holds
+ * for the peer. A plain close would leave an orphaned socket delivering it
+ * (up to the send buffer, megabytes with autotuning) for as long as the
+ * peer keeps reading, however slowly: kernel memory outside
+ * max_connections, which is what the linger limits are there to bound.
+ */
+static void
+conn_abort_on_close(struct wsr_conn *c)
+{
+	struct linger	lg = { 1, 0 };
+
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
 /* After our close frame or HTTP answer: FIN our side, drain theirs. */
 static void
 conn_begin_linger(struct wsr_conn *c)
@@ -582,7 +618,8 @@ conn_begin_linger(struct wsr_conn *c)
 	int	unacked;
 
 	c->state = ST_LINGER;
-	c->deadline = c->loop->now + conn_linger_ms(c);
+	c->linger_since = c->loop->now;
+	c->deadline = conn_linger_deadline(c, c->loop->now);
 	c->linger_mark = conn_acked_mark(c, &unacked);
 	c->paused = false;
 	if (out_pending(c) > 0)
@@ -1479,6 +1516,7 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 	uint8_t		 ts[8];
 	uint64_t	 now, mark;
 	int		 i, unacked;
+	const char	*why;
 
 	l->now = now = timer_now_ms();
 	c->in_cb++;
@@ -1531,14 +1569,20 @@ conn_timer_fire(struct timer_entry *e, void *arg)
 		 * the wait restarts; what is queued is bounded by
 		 * max_output_buffer and the socket's send buffer.
 		 */
+		why = c->end_reason != NULL ? c->end_reason : "close timeout";
 		mark = conn_acked_mark(c, &unacked);
 		if ((out_pending(c) > 0 || unacked > 0) && mark != c->linger_mark) {
-			c->linger_mark = mark;
-			c->deadline = now + conn_linger_ms(c);
-			conn_schedule(c);
-			break;
+			if (conn_linger_deadline(c, now) > now) {
+				c->linger_mark = mark;
+				c->deadline = conn_linger_deadline(c, now);
+				conn_schedule(c);
+				break;
+			}
+			why = "close_linger_max";	/* still reading, too slowly */
 		}
-		conn_destroy(c, c->end_reason != NULL ? c->end_reason : "close timeout");
+		if (out_pending(c) > 0 || unacked > 0)
+			conn_abort_on_close(c);
+		conn_destroy(c, why);
 		break;
 	}
 	c->in_cb--;

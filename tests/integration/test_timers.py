@@ -261,6 +261,49 @@ def test_close_timeout_drops_a_peer_that_stops_reading(daemon_factory):
     c, _ = _slow_reader(d, 4 << 20)
     assert wsrtest.wait_until(lambda: 'reason="close timeout"' in d.log_text(), 5.0), \
         d.log_tail()
+    # Reset, not closed: the kernel dropped what it held for us rather than
+    # keep an orphaned socket delivering it.
+    reset = False
+    c.sock.settimeout(2.0)
+    for _ in range(1000):
+        try:
+            if not c.sock.recv(65536):
+                break
+        except ConnectionResetError:
+            reset = True
+            break
+    assert reset, "the stalled connection was closed, not reset"
+    c.close_socket()
+
+
+def test_close_linger_max_caps_a_peer_reading_too_slowly(daemon_factory):
+    """close_timeout restarts while the peer reads; close_linger_max (1.5 s
+    here) bounds the whole closing phase: the same client reading steadily
+    at ~320 KB/s, which would need ~13 s for the 4 MiB echo, is cut about
+    1.5 s after its Close, without the rest of the echo."""
+    d = daemon_factory(wsrtest.make_config(
+        server_extra=BIG_ECHO + "close_linger_max = 1500ms\n", close_timeout="300ms",
+        log_level="info"))
+    c, _ = _slow_reader(d, 4 << 20)
+    t0 = time.monotonic()
+    got, cut_at = 0, None
+    for _ in range(1000):
+        if time.monotonic() - t0 > 10:
+            break
+        try:
+            data = c.sock.recv(16384)
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            cut_at = time.monotonic() - t0
+            break
+        got += len(data)
+        time.sleep(0.05)
+    assert cut_at is not None, "still open after 10 s; %d bytes read\n%s" % (got, d.log_tail())
+    assert 1.2 <= cut_at <= 4.0, "cut after %.2f s (close_linger_max = 1.5 s)" % cut_at
+    assert got < 4 << 20, "the whole echo came through (%d bytes)" % got
+    assert wsrtest.wait_until(lambda: 'reason="close_linger_max"' in d.log_text(), 2.0), \
+        d.log_tail()
     c.close_socket()
 
 
