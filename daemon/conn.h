@@ -91,6 +91,7 @@ void	conn_accept(struct loop *l, int fd, const struct sockaddr *sa, socklen_t sa
 #define CONN_TLS	0x1	/* TLS handshake (l->tls_ctx) before HTTP */
 #define CONN_PROXY	0x2	/* a PROXY protocol header before anything else */
 #define CONN_FULL	0x4	/* the acceptor counted it past max_connections (workers) */
+#define CONN_NODELAY	0x8	/* TCP_NODELAY is inherited from the listening socket */
 void	conn_accept_opts(struct loop *l, int fd, const struct sockaddr *sa, socklen_t salen,
 	    unsigned opts);
 /*

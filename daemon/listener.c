@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +38,7 @@ struct listener {
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
 	int			 passed_fd;	/* socket activation: not ours to close; else -1 */
-	unsigned		 opts;		/* CONN_TLS, CONN_PROXY */
+	unsigned		 opts;		/* CONN_TLS, CONN_PROXY, CONN_NODELAY */
 	char			*unix_path;	/* a socket file we bound: removed at close */
 	dev_t			 unix_dev;	/* ... if it is still that file */
 	ino_t			 unix_ino;
@@ -203,6 +204,14 @@ add_listener(struct loop *l, struct listener **list, int fd,
 	if (!passed)
 		remember_unix_path(ls, cl);
 	ls->opts = listen_opts(cl);
+	/*
+	 * Linux copies TCP_NODELAY from a listening socket to the sockets it
+	 * accepts: set once here, it saves a setsockopt per connection (one
+	 * syscall of about a dozen per short-lived connection). A unix socket
+	 * refuses it, and then there is nothing to set per connection either.
+	 */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int)) == 0)
+		ls->opts |= CONN_NODELAY;
 	ls->next = *list;
 	*list = ls;
 	if (!passed)
@@ -393,7 +402,7 @@ apply_line(struct listener *ls, const struct config_listen *cl)
 		return;
 	log_info("event=listen_changed listen=%s was=\"%s\" tls=%s proxy_protocol=%s",
 	    cl->spec, ls->spec, cl->tls ? "yes" : "no", cl->proxy_protocol ? "yes" : "no");
-	ls->opts = listen_opts(cl);
+	ls->opts = listen_opts(cl) | (ls->opts & CONN_NODELAY);
 	if ((spec = strdup(cl->spec)) != NULL) {
 		free(ls->spec);
 		ls->spec = spec;

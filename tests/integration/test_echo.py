@@ -252,3 +252,50 @@ def test_two_routes_are_independent(daemon_factory):
     b = d.connect("/other")
     b.echo(OP_TEXT, b"bbb")
     a.echo(OP_BINARY, b"aaa")
+
+
+def _daemon_socket_of(pid, client):
+    """The daemon's descriptor for the TCP connection whose other end is
+    client, found through /proc/net/tcp (its inode) and /proc/PID/fd."""
+    want_local = client.getsockname()[1]
+    want_remote = client.getpeername()[1]
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            local, remote = int(cols[1].split(":")[1], 16), int(cols[2].split(":")[1], 16)
+            if local == want_remote and remote == want_local:
+                inode = cols[9]
+    assert inode is not None, "no server-side socket for local port %d" % want_local
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "socket:[%s]" % inode:
+                return int(fd)
+        except OSError:
+            continue
+    raise AssertionError("socket inode %s not among the daemon's descriptors" % inode)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="pidfd_getfd on another process needs root")
+def test_accepted_sockets_have_tcp_nodelay(daemon):
+    """Replies must not wait for Nagle: every accepted TCP socket has
+    TCP_NODELAY (inherited from the listening socket, so it costs no syscall
+    per connection). Checked on the daemon's own descriptor, taken with
+    pidfd_getfd, for several connections (with workers, on each worker)."""
+    import ctypes
+    import socket
+    libc = ctypes.CDLL(None, use_errno=True)
+    SYS_pidfd_open, SYS_pidfd_getfd = 434, 438
+    pidfd = libc.syscall(SYS_pidfd_open, daemon.pid, 0)
+    assert pidfd >= 0, os.strerror(ctypes.get_errno())
+    try:
+        for _ in range(4):
+            c = daemon.connect()
+            assert c.echo(OP_TEXT, b"nodelay?")
+            fd = libc.syscall(SYS_pidfd_getfd, pidfd, _daemon_socket_of(daemon.pid, c.sock), 0)
+            assert fd >= 0, os.strerror(ctypes.get_errno())
+            with socket.socket(fileno=fd) as s:   # our duplicate: closed here
+                assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            c.close_socket()
+    finally:
+        os.close(pidfd)

@@ -343,6 +343,30 @@ def test_close_handshake_completed_by_client_releases_at_once(daemon_factory):
         took or 2.0)
 
 
+@pytest.mark.skipif(wsrtest.UNDER_VALGRIND, reason="the daemon's descriptor count includes "
+                    "memcheck's own, opened and closed when it likes")
+def test_client_initiated_close_releases_without_waiting_for_the_client(daemon_factory):
+    """The client closes first: once the server's Close reply is with the
+    kernel the closing handshake is complete, and the server closes the TCP
+    connection at once (RFC 6455 7.1.1), not after the client's FIN or
+    close_timeout: the client, keeping its socket open, still gets the Close
+    and then EOF, and the daemon's descriptor is gone well within the 5 s."""
+    d = daemon_factory(config(close_timeout="5s"))
+    time.sleep(0.1)
+    fds0 = d.num_fds()
+    c = d.connect()
+    assert c.echo(OP_TEXT, b"before the close")
+    c.send_close(1000, b"bye")
+    t0 = time.monotonic()
+    code, _ = c.read_close()
+    assert code == 1000
+    c.expect_eof(2.0, close=False)
+    took = _released_after(d, fds0, t0, 2.0)
+    assert took is not None and took < 1.0, "not released %.2f s after the close handshake" % (
+        took or 2.0)
+    c.close_socket()
+
+
 # ------------------------------------------------------------ per-route overrides
 
 
