@@ -1821,40 +1821,44 @@ test_close_build(void **state)
  * still reach the validator: a lone continuation byte fails the frame, a
  * two-byte character passes.
  */
-static void
-test_text_non_ascii_anywhere(void **state)
+/* payload[0..n) as one masked text frame, parsed from fresh: the event. */
+static enum ws_event_type
+parse_text_frame(const uint8_t *payload, size_t n, uint8_t *buf, struct ws_event *ev)
 {
 	static const uint8_t	 key[4] = { 0x9e, 0x01, 0x7f, 0x80 };
 	struct ws_parser	 p;
-	struct ws_event		 ev;
-	uint8_t			 payload[300], buf[WS_MAX_HEADER + 300];
-	size_t			 n, at, hl, off;
+	enum ws_event_type	 t;
+	size_t			 hl, off = 0;
+
+	hl = ws_frame_header(buf, true, WS_OP_TEXT, n, key);
+	memcpy(buf + hl, payload, n);
+	ws_mask(buf + hl, n, key, 0);
+	ws_parser_init(&p);
+	t = ws_parser_next(&p, &LIM, buf, hl + n, &off, ev);
+	ws_parser_free(&p);	/* ev->data points into buf, not the parser */
+	return t;
+}
+
+static void
+test_text_non_ascii_anywhere(void **state)
+{
+	struct ws_event	 ev;
+	uint8_t		 payload[300], buf[WS_MAX_HEADER + 300];
+	size_t		 n, at;
 
 	(void)state;
 	for (n = 1; n <= sizeof(payload); n += (n < 140 ? 1 : 37))
 	for (at = 0; at < n; at++) {
 		memset(payload, 'a', n);
 		payload[at] = 0x80;
-		hl = ws_frame_header(buf, true, WS_OP_TEXT, n, key);
-		memcpy(buf + hl, payload, n);
-		ws_mask(buf + hl, n, key, 0);
-		ws_parser_init(&p);
-		off = 0;
-		assert_int_equal(ws_parser_next(&p, &LIM, buf, hl + n, &off, &ev), WS_EV_ERROR);
-		ws_parser_free(&p);
+		assert_int_equal(parse_text_frame(payload, n, buf, &ev), WS_EV_ERROR);
 		if (at + 1 == n)
 			continue;
 		payload[at] = 0xc3;
 		payload[at + 1] = 0xa9;
-		hl = ws_frame_header(buf, true, WS_OP_TEXT, n, key);
-		memcpy(buf + hl, payload, n);
-		ws_mask(buf + hl, n, key, 0);
-		ws_parser_init(&p);
-		off = 0;
-		assert_int_equal(ws_parser_next(&p, &LIM, buf, hl + n, &off, &ev), WS_EV_MESSAGE);
+		assert_int_equal(parse_text_frame(payload, n, buf, &ev), WS_EV_MESSAGE);
 		assert_int_equal(ev.len, n);
 		assert_memory_equal(ev.data, payload, n);
-		ws_parser_free(&p);
 	}
 }
 
