@@ -464,8 +464,8 @@ ssize_t
 tlsrec_writev(struct tlsrec *r, int fd, const struct iovec *iov, int niov, bool *want_write)
 {
 	struct tlsrec_thread	*t;
-	uint8_t			*out, *rec;
-	size_t			 olen = 0, done = 0, fill, take, off = 0, sent, n;
+	uint8_t			*rec;
+	size_t			 olen, done = 0, batch, fill, take, off = 0, n;
 	ssize_t			 w;
 	int			 i = 0, nrec, rv;
 
@@ -485,63 +485,71 @@ tlsrec_writev(struct tlsrec *r, int fd, const struct iovec *iov, int niov, bool 
 		errno = ENOMEM;
 		return -1;
 	}
-	out = t->out;
-	/* Our KeyUpdate first: asked for (§4.6.3), or our key's limit (§5.5). */
-	if (r->update_due || r->wr.seq >= TLSREC_REKEY_AFTER) {
-		rec = out + olen;
-		memcpy(rec + TLSREC_HEADER, (const uint8_t[]){ HS_KEY_UPDATE, 0, 0, 1, 0 }, 5);
-		if ((n = tlsrec_seal(r, rec, 5, CT_HANDSHAKE)) == 0 ||
-		    dir_update(r->suite, &r->wr) == -1) {
-			errno = EPROTO;
-			return -1;
-		}
-		olen += n;
-		r->update_due = false;
-	}
-	for (nrec = 0; nrec < BATCH_RECORDS && i < niov; nrec++) {
-		rec = out + olen;
-		for (fill = 0; i < niov && fill < TLSREC_MAX_PLAIN; ) {
-			take = iov[i].iov_len - off;
-			if (take > TLSREC_MAX_PLAIN - fill)
-				take = TLSREC_MAX_PLAIN - fill;
-			memcpy(rec + TLSREC_HEADER + fill, (const uint8_t *)iov[i].iov_base + off,
-			    take);
-			fill += take;
-			off += take;
-			if (off == iov[i].iov_len) {
-				i++;
-				off = 0;
+	/* Batches of up to BATCH_RECORDS records, one send each, while the socket takes them. */
+	do {
+		olen = batch = 0;
+		/* Our KeyUpdate first: asked for (§4.6.3), or our key's limit (§5.5). */
+		if (r->update_due || r->wr.seq >= TLSREC_REKEY_AFTER) {
+			memcpy(t->out + TLSREC_HEADER, (const uint8_t[]){ HS_KEY_UPDATE, 0, 0, 1, 0 }, 5);
+			if ((n = tlsrec_seal(r, t->out, 5, CT_HANDSHAKE)) == 0 ||
+			    dir_update(r->suite, &r->wr) == -1) {
+				errno = EPROTO;
+				return -1;
 			}
+			olen += n;
+			r->update_due = false;
 		}
-		if (fill == 0)
+		for (nrec = 0; nrec < BATCH_RECORDS && i < niov; nrec++) {
+			rec = t->out + olen;
+			for (fill = 0; i < niov && fill < TLSREC_MAX_PLAIN; ) {
+				take = iov[i].iov_len - off;
+				if (take > TLSREC_MAX_PLAIN - fill)
+					take = TLSREC_MAX_PLAIN - fill;
+				memcpy(rec + TLSREC_HEADER + fill,
+				    (const uint8_t *)iov[i].iov_base + off, take);
+				fill += take;
+				off += take;
+				if (off == iov[i].iov_len) {
+					i++;
+					off = 0;
+				}
+			}
+			if (fill == 0)
+				break;
+			if ((n = tlsrec_seal(r, rec, fill, CT_APPDATA)) == 0) {
+				errno = EPROTO;
+				return -1;
+			}
+			olen += n;
+			batch += fill;
+		}
+		if (olen == 0)
 			break;
-		if ((n = tlsrec_seal(r, rec, fill, CT_APPDATA)) == 0) {
-			errno = EPROTO;
-			return -1;
+		w = send(fd, t->out, olen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				return done > 0 ? (ssize_t)done : -1;
+			w = 0;
 		}
-		olen += n;
-		done += fill;
-	}
-	w = send(fd, out, olen, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (w < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
-		w = 0;
-	}
-	sent = (size_t)w;
-	if (sent == olen)
-		return (ssize_t)done;
-	/* Sealed is sent: keep the rest, and report the caller's bytes once it is out. */
-	if ((r->pend = malloc(olen - sent)) == NULL) {
-		errno = ENOMEM;
-		return -1;
-	}
-	memcpy(r->pend, out + sent, olen - sent);
-	r->npend = olen - sent;
-	r->pend_off = 0;
-	r->pend_plain = done;
-	*want_write = true;
-	return 0;
+		if ((size_t)w < olen) {
+			/*
+			 * Sealed is sent: keep the rest, and report this batch's
+			 * bytes once it is out (the caller offers them again).
+			 */
+			if ((r->pend = malloc(olen - (size_t)w)) == NULL) {
+				errno = ENOMEM;
+				return done > 0 ? (ssize_t)done : -1;
+			}
+			memcpy(r->pend, t->out + w, olen - (size_t)w);
+			r->npend = olen - (size_t)w;
+			r->pend_off = 0;
+			r->pend_plain = batch;
+			*want_write = true;
+			return (ssize_t)done;
+		}
+		done += batch;
+	} while (i < niov);
+	return (ssize_t)done;
 }
 
 void

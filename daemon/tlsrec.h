@@ -96,11 +96,12 @@ int	tlsrec_init(struct tlsrec *r, int suite, const uint8_t *client_secret,
 int	tlsrec_next(struct tlsrec *r, uint8_t *buf, size_t len, size_t *off,
 	    uint8_t **pt, size_t *ptlen);
 /*
- * Seals iov's bytes and sends them on fd. OpenSSL's SSL_write contract,
- * which conn.c relies on: returns how many of the caller's bytes are done
- * (maybe fewer than given), or 0 with *want_write while sealed bytes wait
- * for the socket (call again with the same bytes first when writable), or
- * -1 with errno on a socket error.
+ * Seals iov's bytes and sends them on fd, in batches while the socket takes
+ * them. OpenSSL's SSL_write contract, which conn.c relies on: returns how
+ * many of the caller's bytes are done (maybe fewer than given, maybe 0);
+ * *want_write then says sealed bytes wait for the socket: call again when
+ * it is writable, offering the bytes not yet done, in order, first. -1 with
+ * errno on a socket error.
  */
 ssize_t	tlsrec_writev(struct tlsrec *r, int fd, const struct iovec *iov, int niov,
 	    bool *want_write);
