@@ -1345,6 +1345,24 @@ conn_input(struct wsr_conn *c, uint8_t *buf, size_t n)
 }
 
 /*
+ * One recv into the loop's read buffer: > 0 bytes read; 0 when there is
+ * nothing to do (EAGAIN) or the connection ended (EOF, error: handled here).
+ */
+static ssize_t
+conn_recv(struct wsr_conn *c)
+{
+	ssize_t	n = recv(c->fd, c->loop->rbuf, LOOP_READ_BUF, 0);
+
+	if (n > 0)
+		return n;
+	if (n == 0)
+		conn_on_eof(c);
+	else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		conn_destroy(c, errno == ECONNRESET ? "peer reset" : "read error");
+	return 0;
+}
+
+/*
  * The handshake is done: a TLS 1.3 connection leaves OpenSSL for our record
  * layer (tlsrec.h), which keeps ~300 bytes where OpenSSL kept ~14 KiB.
  */
@@ -1376,17 +1394,9 @@ conn_tlsrec_readable(struct wsr_conn *c)
 	ssize_t		 n;
 	int		 rv;
 
-	n = recv(c->fd, l->rbuf, LOOP_READ_BUF, 0);
-	if (n == 0) {
-		conn_on_eof(c);		/* a FIN without close_notify: as OpenSSL is told to */
+	/* A FIN without close_notify is an EOF, as OpenSSL is told to take it. */
+	if ((n = conn_recv(c)) <= 0)
 		return;
-	}
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return;
-		conn_destroy(c, errno == ECONNRESET ? "peer reset" : "read error");
-		return;
-	}
 	while ((rv = tlsrec_next(c->trec, l->rbuf, (size_t)n, &off, &pt, &ptlen)) == TLSREC_DATA) {
 		conn_input(c, pt, ptlen);
 		if (c->dead)
@@ -1568,18 +1578,8 @@ conn_on_readable(struct wsr_conn *c)
 		conn_tls_readable(c);
 		return;
 	}
-	n = recv(c->fd, l->rbuf, LOOP_READ_BUF, 0);
-	if (n == 0) {
-		conn_on_eof(c);
-		return;
-	}
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return;
-		conn_destroy(c, errno == ECONNRESET ? "peer reset" : "read error");
-		return;
-	}
-	conn_input(c, l->rbuf, (size_t)n);
+	if ((n = conn_recv(c)) > 0)
+		conn_input(c, l->rbuf, (size_t)n);
 }
 
 static void
