@@ -158,6 +158,11 @@ static const char *const log_format_names[] = {
 	[LOG_FORMAT_JSON] = "json",
 };
 
+static const char *const tls_record_layer_names[] = {
+	[TLS_RECORDS_WSROUTED] = "wsrouted",
+	[TLS_RECORDS_OPENSSL] = "openssl",
+};
+
 static const char *const content_names[] = {
 	[CONTENT_ANY] = "any",
 	[CONTENT_TEXT] = "text",
@@ -207,6 +212,8 @@ static const struct key keys[] = {
 	{ "ciphersuites",	IN_TLS, 0, set_string, CFG(tls.ciphersuites), 0, 0 },
 	{ "groups",		IN_TLS, 0, set_string, CFG(tls.groups), 0, 0 },
 	{ "protocols",		IN_TLS, 0, set_tls_protocols, CFG(tls), 0, 0 },
+	{ "record_layer",	IN_TLS, 0, set_named, CFG(tls.record_layer),
+	  NAMES(tls_record_layer_names) },
 	/* [admin] listen: its own key (another setter) with the same name. */
 	{ "listen",		IN_ADMIN, K_REPEAT, set_admin_listen, 0, 0, 0 },
 	{ "plugin_dir",		IN_SERVER, 0, set_plugin_dir,
@@ -863,7 +870,8 @@ set_enum(struct ctx *c, const struct key *k, const char *value, int *dst,
 }
 
 _Static_assert(sizeof(enum log_level) == sizeof(int) && sizeof(enum log_format) == sizeof(int) &&
-    sizeof(enum content) == sizeof(int), "set_named stores an int");
+    sizeof(enum content) == sizeof(int) && sizeof(enum tls_record_layer) == sizeof(int),
+    "set_named stores an int");
 
 /* One of k->names; stored as its index (the enum value). */
 static int
@@ -2644,6 +2652,11 @@ dump_tls(FILE *f, const struct config *cfg)
 			    cfg->tls.max_version >= CONFIG_TLS13 ? " " : "",
 			    cfg->tls.max_version >= CONFIG_TLS13 ? "TLSv1.3" : "");
 			dump_key(f, 0, k->name, val, where);
+			continue;
+		}
+		if (k->set == set_named) {
+			dump_key(f, cfg->origin[i].line == 0, k->name,
+			    k->names[*(const int *)((const char *)cfg + k->off)], where);
 			continue;
 		}
 		str = (const struct config_str *)((const char *)cfg + k->off);

@@ -86,7 +86,15 @@ struct config_tls {
 	struct config_str	 groups;	/* key exchange groups, optional */
 	int			 min_version;	/* CONFIG_TLS12 by default */
 	int			 max_version;	/* CONFIG_TLS13 by default */
+	int			 record_layer;	/* enum tls_record_layer */
 };
+
+/*
+ * Who runs the records of an established TLS 1.3 connection: our own
+ * layer (daemon/tlsrec.h: ~300 bytes a connection instead of OpenSSL's
+ * ~14 KiB), or OpenSSL, as for every TLS 1.2 connection.
+ */
+enum tls_record_layer { TLS_RECORDS_WSROUTED, TLS_RECORDS_OPENSSL };
 
 /* One trusted_proxies entry. */
 struct config_cidr {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,122 @@
 
 #include "log.h"
 #include "tls.h"
+#include "tlsrec.h"
+
+/*
+ * What handing an established TLS 1.3 connection to tlsrec needs from
+ * OpenSSL, gathered during its handshake: the two application traffic
+ * secrets (OpenSSL 3.0 shows them only through the key log callback) and
+ * how many records OpenSSL wrote under the server's (its NewSessionTickets),
+ * which is where our sequence numbers start. Nothing is read under the
+ * client's before the handshake ends (no early data, no read-ahead).
+ * Attached to each SSL of a context with record_layer = wsrouted; freed
+ * with the SSL, or as soon as OpenSSL keeps the connection.
+ */
+struct tls_capture {
+	uint8_t		client[TLSREC_MAX_HASH];
+	uint8_t		server[TLSREC_MAX_HASH];
+	uint8_t		nclient, nserver;
+	uint32_t	written;	/* records written since the server's secret */
+};
+
+static pthread_once_t	capture_once = PTHREAD_ONCE_INIT;
+static int		capture_idx = -1;
+
+static void
+capture_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	if (ptr != NULL) {
+		OPENSSL_cleanse(ptr, sizeof(struct tls_capture));
+		free(ptr);
+	}
+}
+
+static void
+capture_init(void)
+{
+	capture_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, capture_free);
+}
+
+/* "LABEL <client random> <secret>", both hex. */
+static void
+keylog_cb(const SSL *ssl, const char *line)
+{
+	struct tls_capture	*cap = SSL_get_ex_data(ssl, capture_idx);
+	const char		*p;
+	uint8_t			*dst, *n;
+	unsigned		 b;
+
+	if (cap == NULL)
+		return;
+	if (strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) == 0) {
+		dst = cap->client;
+		n = &cap->nclient;
+	} else if (strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24) == 0) {
+		dst = cap->server;
+		n = &cap->nserver;
+		cap->written = 0;
+	} else
+		return;
+	*n = 0;
+	if ((p = strchr(line + 24, ' ')) == NULL)
+		return;
+	for (p++; *n < TLSREC_MAX_HASH && sscanf(p, "%2x", &b) == 1; p += 2)
+		dst[(*n)++] = (uint8_t)b;
+	if (*p != '\0')
+		*n = 0;		/* not what we expect: no detaching */
+}
+
+static void
+msg_cb(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+    void *arg)
+{
+	struct tls_capture	*cap;
+
+	(void)version, (void)buf, (void)len, (void)arg;
+	if (write_p && content_type == SSL3_RT_HEADER &&
+	    (cap = SSL_get_ex_data(ssl, capture_idx)) != NULL && cap->nserver > 0)
+		cap->written++;
+}
+
+/* OpenSSL keeps ssl for good: drop what detaching would have needed. */
+static void
+capture_drop(SSL *ssl)
+{
+	struct tls_capture	*cap = SSL_get_ex_data(ssl, capture_idx);
+
+	if (cap != NULL) {
+		SSL_set_ex_data(ssl, capture_idx, NULL);
+		capture_free(NULL, cap, NULL, 0, 0, NULL);
+	}
+	SSL_set_msg_callback(ssl, NULL);
+}
+
+struct tlsrec *
+tls_detach(SSL *ssl)
+{
+	struct tls_capture	*cap = SSL_get_ex_data(ssl, capture_idx);
+	const SSL_CIPHER	*cipher = SSL_get_current_cipher(ssl);
+	struct tlsrec		*r = NULL;
+	int			 suite = -1;
+
+	if (cap == NULL)
+		return NULL;
+	if (cipher != NULL)
+		suite = tlsrec_suite_of(SSL_CIPHER_standard_name(cipher));
+	if (SSL_version(ssl) == TLS1_3_VERSION && SSL_is_init_finished(ssl) &&
+	    !SSL_has_pending(ssl) && suite >= 0 &&
+	    cap->nclient == tlsrec_hash_len(suite) && cap->nserver == tlsrec_hash_len(suite) &&
+	    (r = malloc(sizeof(*r))) != NULL &&
+	    tlsrec_init(r, suite, cap->client, cap->server, 0, cap->written) == -1) {
+		tlsrec_free(r);
+		r = NULL;
+	}
+	if (r == NULL)
+		capture_drop(ssl);
+	return r;
+}
 
 /* A private key that other users can read is a leak waiting to happen: say so. */
 static void
@@ -126,6 +243,13 @@ tls_ctx_new(const struct config *cfg, char **cause)
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* No server-side session cache (memory per client); tickets still resume. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (t->record_layer == TLS_RECORDS_WSROUTED) {
+		if (pthread_once(&capture_once, capture_init) != 0 || capture_idx < 0)
+			return ctx_fail(ctx, cause, cfg, t->line, "[tls]",
+			    "cannot set up the record layer");
+		SSL_CTX_set_keylog_callback(ctx, keylog_cb);
+		SSL_CTX_set_msg_callback(ctx, msg_cb);
+	}
 
 	if (readable(t->certificate.v, why, sizeof(why)) == -1)
 		return ctx_fail(ctx, cause, cfg, t->certificate.line, "certificate", "%s", why);
@@ -165,11 +289,18 @@ tls_ctx_new(const struct config *cfg, char **cause)
 SSL *
 tls_conn_new(SSL_CTX *ctx, int fd)
 {
-	SSL	*ssl;
+	SSL			*ssl;
+	struct tls_capture	*cap = NULL;
 
 	if ((ssl = SSL_new(ctx)) == NULL)
 		return NULL;
 	if (SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	if (SSL_CTX_get_keylog_callback(ctx) != NULL &&
+	    ((cap = calloc(1, sizeof(*cap))) == NULL || !SSL_set_ex_data(ssl, capture_idx, cap))) {
+		free(cap);
 		SSL_free(ssl);
 		return NULL;
 	}

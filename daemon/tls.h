@@ -44,6 +44,14 @@ ssize_t		 tls_read(SSL *ssl, void *buf, size_t len, enum tls_want *want,
 ssize_t		 tls_writev(SSL *ssl, const struct iovec *iov, int niov, enum tls_want *want);
 /* Sends close_notify if it can without blocking (before shutdown(SHUT_WR)). */
 void		 tls_close_notify(SSL *ssl);
+struct tlsrec;
+/*
+ * Once the handshake is done: a TLS 1.3 connection of a context with
+ * record_layer = wsrouted, with nothing left unread or unsent inside
+ * OpenSSL, becomes a tlsrec (the caller then frees ssl), else NULL and
+ * OpenSSL keeps it for good.
+ */
+struct tlsrec	*tls_detach(SSL *ssl);
 /* "TLSv1.3/TLS_AES_256_GCM_SHA384" for the logs. */
 const char	*tls_version(const SSL *ssl);
 const char	*tls_cipher(const SSL *ssl);

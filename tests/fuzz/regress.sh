@@ -5,7 +5,7 @@
 set -eu
 srcdir=${srcdir:-.}
 status=0
-for t in frame handshake close config proxyproto forwarded; do
+for t in frame handshake close config proxyproto forwarded tlsrec; do
 	bin=tests/fuzz/fuzz_$t
 	[ -x "$bin" ] || { echo "missing $bin"; exit 99; }
 	if ! "$bin" -runs=0 "$srcdir/tests/fuzz/corpus/$t" >"tests/fuzz/regress-$t.out" 2>&1; then

@@ -207,35 +207,175 @@ def test_certificate_reload_under_open_connections(daemon_factory, tmp_path):
         c.close_socket()
 
 
-@pytest.mark.skipif(wsrtest.UNDER_VALGRIND, reason="RSS under valgrind is memcheck's shadow memory")
-def test_idle_tls_connection_memory(daemon_factory, certs):
-    """SSL_MODE_RELEASE_BUFFERS: an idle TLS connection keeps no record buffers.
-
-    Measured on Debian 12 (OpenSSL 3.0): ~15 KiB per idle TLS connection, of
-    which SSL_new() alone is ~8.3 KiB and the WebSocket connection ~0.6 KiB;
-    without RELEASE_BUFFERS it is ~24 KiB. The issue's 12 KiB target is below
-    what OpenSSL 3.0's per-connection state allows; 18 KiB (headroom for
-    allocator noise) still catches retained buffers."""
-    cert, key = certs
-    d = daemon_factory(tls_config(cert, key).replace("log_level = debug",
-                                                     "log_level = warn"))
-    if wsrtest.under_sanitizer(d):
-        pytest.skip("RSS under a sanitizer measures its redzones, quarantine or shadow")
+def _idle_tls_bytes(d, cert, n=400):
+    """RSS growth per idle TLS connection (each has echoed once)."""
     ctx = client_ctx(cert)
     warm = [tls_ws(d.port, ctx) for _ in range(50)]   # let the allocator settle
     for c in warm:
         assert c.echo(OP_TEXT, b"w")
     base = d.rss_kb()
-    n = 400
     conns = [tls_ws(d.port, ctx) for _ in range(n)]
     for c in conns:
         assert c.echo(OP_TEXT, b"x" * 100)
     time.sleep(0.2)
     per_conn = (d.rss_kb() - base) * 1024 / n
-    print("idle TLS connection: %.0f bytes of RSS each" % per_conn)
-    assert per_conn <= 18 * 1024, "%.0f bytes per idle TLS connection" % per_conn
     for c in conns + warm:
         c.close_socket()
+    return per_conn
+
+
+@pytest.mark.skipif(wsrtest.UNDER_VALGRIND, reason="RSS under valgrind is memcheck's shadow memory")
+def test_idle_tls_connection_memory(daemon_factory, certs):
+    """Issue 8: at most 12 KiB per idle TLS connection. With our record layer
+    (record_layer = wsrouted, the default) a TLS 1.3 connection keeps its
+    keys and counters (~300 B) beside the WebSocket connection, measured
+    ~0.9 KiB in all; OpenSSL 3.0 keeps ~14.8 KiB (SSL_new() alone ~8.3 KiB,
+    with SSL_MODE_RELEASE_BUFFERS; ~24 KiB without), which the openssl
+    setting shows and is held to 18 KiB (allocator noise; it still catches
+    retained record buffers)."""
+    cert, key = certs
+    d = daemon_factory(tls_config(cert, key).replace("log_level = debug",
+                                                     "log_level = warn"))
+    if wsrtest.under_sanitizer(d):
+        pytest.skip("RSS under a sanitizer measures its redzones, quarantine or shadow")
+    ours = _idle_tls_bytes(d, cert)
+    d2 = daemon_factory(tls_config(cert, key, "record_layer = openssl\n").replace(
+        "log_level = debug", "log_level = warn"))
+    openssl = _idle_tls_bytes(d2, cert)
+    print("idle TLS connection: %.0f bytes of RSS each (record_layer = openssl: %.0f)"
+          % (ours, openssl))
+    assert ours <= 12 * 1024, "%.0f bytes per idle TLS connection" % ours
+    assert openssl <= 18 * 1024, "%.0f bytes per idle TLS connection (openssl)" % openssl
+
+
+def test_record_layer_by_version_and_setting(daemon_factory, certs):
+    """TLS 1.3 connections move to our record layer after the handshake;
+    TLS 1.2 ones, and all with record_layer = openssl, stay with OpenSSL.
+    Each echoes small and large messages (many records each way)."""
+    cert, key = certs
+    big = os.urandom(300000)
+    d = daemon_factory(tls_config(cert, key))
+    c = tls_ws(d.port, client_ctx(cert))
+    assert c.echo(OP_TEXT, b"thirteen") and c.echo(wsrtest.OP_BINARY, big)
+    assert wsrtest.wait_until(lambda: "version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 "
+                              "records=wsrouted" in d.log_text(), 3), d.log_tail()
+    c = tls_ws(d.port, client_ctx(cert, maximum_version=ssl.TLSVersion.TLSv1_2))
+    assert c.echo(OP_TEXT, b"twelve") and c.echo(wsrtest.OP_BINARY, big)
+    assert "version=TLSv1.2" in d.log_text() and "records=openssl" in d.log_text()
+    d2 = daemon_factory(tls_config(cert, key, "record_layer = openssl\n"))
+    c = tls_ws(d2.port, client_ctx(cert))
+    assert c.echo(OP_TEXT, b"openssl") and c.echo(wsrtest.OP_BINARY, big)
+    assert "version=TLSv1.3" in d2.log_text() and "records=openssl" in d2.log_text()
+    assert "records=wsrouted" not in d2.log_text()
+
+
+@pytest.mark.parametrize("suite", ["TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"])
+def test_record_layer_suites(daemon_factory, certs, suite):
+    """Every TLS 1.3 suite OpenSSL offers runs on our record layer."""
+    cert, key = certs
+    d = daemon_factory(tls_config(cert, key, "ciphersuites = %s\n" % suite))
+    c = tls_ws(d.port, client_ctx(cert))
+    assert c.sock.cipher()[0] == suite
+    assert c.echo(OP_TEXT, b"suite") and c.echo(wsrtest.OP_BINARY, os.urandom(200000))
+    assert "cipher=%s records=wsrouted" % suite in d.log_text()
+
+
+def test_session_resumption_with_a_ticket(daemon_factory, certs):
+    """OpenSSL's NewSessionTickets go out under the server's application key
+    before we take the records over: our sequence numbers start after them,
+    and a client resumes with one."""
+    cert, key = certs
+    d = daemon_factory(tls_config(cert, key))
+    ctx = client_ctx(cert)
+    c = tls_ws(d.port, ctx)
+    assert c.echo(OP_TEXT, b"first")     # reading it takes the tickets in
+    session = c.sock.session
+    assert session is not None and session.has_ticket
+    raw = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+    assert s.session_reused
+    c2 = WSClient(s)
+    req, c2.key = wsrtest.handshake_request("/echo")
+    s.sendall(req)
+    assert c2.read_head(5) == 101
+    assert c2.echo(OP_TEXT, b"resumed")
+    assert d.log_text().count("records=wsrouted") == 2
+
+
+def test_key_update_both_ways(daemon_factory, certs):
+    """openssl s_client's K (KeyUpdate, update_requested) and k (not
+    requested): after each the daemon reads with the client's next key; after
+    K, and only then, it sends its own KeyUpdate (s_client -msg shows it
+    received) and writes with its next key."""
+    import select
+    cert, key = certs
+    d = daemon_factory(tls_config(cert, key))
+    # Not -quiet: that also turns s_client's commands off.
+    p = subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % d.port,
+                          "-tls1_3", "-msg", "-CAfile", cert],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    got = bytearray()
+    theirs = b"<<< TLS 1.3, Handshake [length 0005], KeyUpdate"
+
+    def read_until(want, count=1, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while got.count(want) < count and time.monotonic() < deadline:
+            r, _, _ = select.select([p.stdout], [], [], 0.1)
+            if r:
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                got.extend(chunk)
+        return got.count(want) >= count
+
+    def send(data):
+        p.stdin.write(data)
+        p.stdin.flush()
+        time.sleep(0.3)     # one read per write in s_client: keep commands apart
+
+    try:
+        req, _ = wsrtest.handshake_request("/echo")
+        send(req)
+        assert read_until(b"\r\n\r\n"), bytes(got)
+        answered = 0
+        for word, cmd in ((b"before-any-update", None), (b"after-K", b"K\n"),
+                          (b"after-k", b"k\n"), (b"after-K-again", b"K\n")):
+            if cmd is not None:
+                send(cmd)
+            send(wsrtest.build_frame(OP_TEXT, word))
+            assert read_until(word), (word, bytes(got[-500:]), d.log_tail())
+            answered += cmd == b"K\n"
+            assert got.count(theirs) == answered, (word, got.count(theirs))
+        assert "event=tls_error" not in d.log_text(), d.log_tail()
+    finally:
+        p.kill()
+        p.wait(5)
+
+
+def test_bad_records_after_the_handshake(daemon_factory, certs):
+    """Bytes that are not records under the client's key, written under the
+    TLS layer: the daemon sends its alert, logs why, and frees the
+    connection; others carry on."""
+    cert, key = certs
+    d = daemon_factory(tls_config(cert, key))
+    time.sleep(0.1)
+    fds0 = d.num_fds()
+    cases = [(b"\x17\x03\x03\x00\x20" + os.urandom(32), "record failed authentication"),
+             (b"\x16\x03\x03\x00\x04\x18\x00\x00\x01", "unprotected record"),
+             (b"\x17\x03\x03\x41\x01", "record over 16 KiB + 256")]
+    for raw_bytes, why in cases:
+        c = tls_ws(d.port, client_ctx(cert))
+        assert c.echo(OP_TEXT, b"fine so far")
+        os.write(c.sock.fileno(), raw_bytes)    # under SSLSocket: not a record of its
+        assert wsrtest.wait_until(lambda: why in d.log_text(), 3), (why, d.log_tail())
+        with pytest.raises((ssl.SSLError, OSError, AssertionError)):
+            c.sock.settimeout(3)
+            if not c.sock.recv(100):
+                raise AssertionError("EOF")
+        c.close_socket()
+    assert tls_ws(d.port, client_ctx(cert)).echo(OP_TEXT, b"others carry on")
+    assert wsrtest.wait_until(lambda: d.num_fds() <= fds0 + 1, 3), (fds0, d.num_fds())
 
 
 def test_tcp_close_without_close_notify_is_an_eof(daemon_factory, certs):
