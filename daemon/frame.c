@@ -31,6 +31,7 @@
 #endif
 
 static inline uint8_t mask_run(uint8_t *, size_t, uint32_t);
+static inline uint8_t mask_move(uint8_t *, const uint8_t *, size_t, uint32_t);
 
 static inline size_t
 msg_len(const struct ws_parser *p)
@@ -263,32 +264,43 @@ control_event(struct ws_parser *p, const uint8_t *data, size_t n, struct ws_even
 }
 
 /*
- * The common case on a busy connection, in one step: an idle parser and a
- * whole masked final text or binary frame with a 7- or 16-bit length in
- * buf. Returns false, having consumed nothing, for anything else (which the
- * general path below then handles). The checks are header_accept's for
- * exactly these frames: opcode, FIN, RSV, mask bit, both size limits.
+ * The common case on a busy connection: a whole masked final text or binary
+ * frame with a 7- or 16-bit length at h, within both size limits (the
+ * checks are header_accept's for exactly these frames: opcode, FIN, RSV,
+ * mask bit, limits). Its header length and payload length go to *hl, *n.
+ */
+static inline bool
+whole_frame(const struct ws_limits *lim, const uint8_t *h, size_t avail, size_t *hl,
+    size_t *n)
+{
+	if (avail < 6 || (h[0] != 0x81 && h[0] != 0x82) || !(h[1] & 0x80))
+		return false;
+	*n = h[1] & 0x7f;
+	*hl = 6;
+	if (*n == 126) {
+		if (avail < 8)
+			return false;
+		*n = (size_t)h[2] << 8 | h[3];
+		*hl = 8;
+	} else if (*n == 127)
+		return false;
+	return avail - *hl >= *n && *n <= lim->max_frame_size && *n <= lim->max_message_size;
+}
+
+/*
+ * That frame, in one step, behind an idle parser. Returns false, having
+ * consumed nothing, for anything else (which the general path then handles).
  */
 static bool
 parse_whole(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf, size_t len,
     size_t *off, struct ws_event *ev)
 {
 	const uint8_t	*h = buf + *off;
-	size_t		 avail = len - *off, hl = 6;
-	uint64_t	 n = h[1] & 0x7f;
+	size_t		 hl, n;
 	uint32_t	 key;
 	uint8_t		*data;
 
-	if ((h[0] != 0x81 && h[0] != 0x82) || !(h[1] & 0x80))
-		return false;
-	if (n == 126) {
-		if (avail < 8)
-			return false;
-		n = (uint64_t)h[2] << 8 | h[3];
-		hl = 8;
-	} else if (n == 127)
-		return false;
-	if (avail - hl < n || n > lim->max_frame_size || n > lim->max_message_size)
+	if (!whole_frame(lim, h, len - *off, &hl, &n))
 		return false;
 	memcpy(&key, h + hl - 4, 4);
 	data = buf + *off + hl;
@@ -309,6 +321,69 @@ parse_whole(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf, size
 	return true;
 }
 
+/* What the previous event handed out from our own buffers is done with. */
+static void
+release_handed_out(struct ws_parser *p)
+{
+	if (p->ctl != NULL && !p->in_payload) {
+		free(p->ctl);
+		p->ctl = NULL;
+		p->ctl_len = 0;
+	}
+	if (p->msg_opcode == 0 && p->msg != NULL)
+		msg_release(p);
+}
+
+enum ws_event_type
+ws_parser_echo(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
+    size_t len, size_t *off, struct ws_echo_run *run, struct ws_event *ev)
+{
+	size_t		 in = *off, out = *off, hl, n;
+	const uint8_t	*h;
+	uint8_t		*data, *o;
+	uint32_t	 key;
+
+	run->start = run->end = *off;
+	run->frames = 0;
+	if (p->failed || p->in_payload || p->hdr_len != 0 || p->msg_opcode != 0 ||
+	    !lim->expect_masked)
+		return WS_EV_NONE;
+	release_handed_out(p);
+	while (whole_frame(lim, buf + in, len - in, &hl, &n)) {
+		h = buf + in;
+		memcpy(&key, h + hl - 4, 4);
+		/*
+		 * Our header has no key, so it is at least 4 bytes shorter
+		 * than the client's and written before a byte of it is unread
+		 * (a 16-bit length under 126 gets the minimal encoding).
+		 */
+		o = buf + out;
+		o[0] = h[0];
+		if (n < 126) {
+			o[1] = (uint8_t)n;
+			data = o + 2;
+		} else {
+			o[1] = 126;
+			o[2] = (uint8_t)(n >> 8);
+			o[3] = (uint8_t)n;
+			data = o + 4;
+		}
+		in += hl + n;
+		if (mask_move(data, buf + in - n, n, key) && o[0] == 0x81 &&
+		    utf8_feed(UTF8_ACCEPT, data, n, NULL) != UTF8_ACCEPT) {
+			*off = in;
+			run->end = out;
+			memset(ev, 0, sizeof(*ev));
+			return fail(p, ev, WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
+		}
+		out = (size_t)(data - buf) + n;
+		run->frames++;
+	}
+	*off = in;
+	run->end = out;
+	return WS_EV_NONE;
+}
+
 enum ws_event_type
 ws_parser_next(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
     size_t len, size_t *off, struct ws_event *ev)
@@ -321,16 +396,9 @@ ws_parser_next(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
 		memset(ev, 0, sizeof(*ev));
 		return fail(p, ev, WS_CLOSE_PROTOCOL, "input after a protocol error");
 	}
-	/* What the previous event handed out from our own buffers is done with. */
-	if (p->ctl != NULL && !p->in_payload) {
-		free(p->ctl);
-		p->ctl = NULL;
-		p->ctl_len = 0;
-	}
-	if (p->msg_opcode == 0 && p->msg != NULL)
-		msg_release(p);
+	release_handed_out(p);
 	if (!p->in_payload && p->hdr_len == 0 && p->msg_opcode == 0 && lim->expect_masked &&
-	    len - *off >= 6 && parse_whole(p, lim, buf, len, off, ev))
+	    parse_whole(p, lim, buf, len, off, ev))
 		return ev->type;
 	memset(ev, 0, sizeof(*ev));
 
@@ -466,23 +534,31 @@ typedef uint64_t v4u64 __attribute__((vector_size(32)));
 
 #define HIGH_BITS	0x8080808080808080ULL
 
+/*
+ * The unmasking below reads src and writes dst, which may be the same
+ * buffer (in place) or lie below it in the same buffer (the echo run moves
+ * frames down as it goes): every chunk is loaded before it is stored and
+ * chunks go forwards, so with dst <= src a store never reaches bytes not
+ * yet read.
+ */
+
 /* The last < 32 bytes: words, then bytes. Returns hi with their top bits. */
 static inline uint64_t
-mask_tail(uint8_t *p, size_t i, size_t n, uint32_t m32, uint64_t hi)
+mask_tail(uint8_t *dst, const uint8_t *src, size_t i, size_t n, uint32_t m32, uint64_t hi)
 {
 	uint64_t	m64 = (uint64_t)m32 << 32 | m32, w;
 	uint8_t		m[4];
 
 	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, p + i, 8);
+		memcpy(&w, src + i, 8);
 		w ^= m64;
-		memcpy(p + i, &w, 8);
+		memcpy(dst + i, &w, 8);
 		hi |= w;
 	}
 	memcpy(m, &m32, 4);
 	for (; i < n; i++) {
-		p[i] ^= m[i & 3];
-		hi |= p[i];
+		dst[i] = src[i] ^ m[i & 3];
+		hi |= dst[i];
 	}
 	return hi;
 }
@@ -494,57 +570,65 @@ mask_tail(uint8_t *p, size_t i, size_t n, uint32_t m32, uint64_t hi)
  * in half the instructions where it can (callgrind, PERFORMANCE.md).
  */
 MASK_CLONES static uint8_t
-mask_wide(uint8_t *p, size_t n, uint32_t m32)
+mask_wide(uint8_t *dst, const uint8_t *src, size_t n, uint32_t m32)
 {
 	uint64_t	m64 = (uint64_t)m32 << 32 | m32;
 	v4u64		mv = { m64, m64, m64, m64 }, a, b, acc = { 0, 0, 0, 0 };
 	size_t		i = 0;
 
 	for (; i + 64 <= n; i += 64) {
-		memcpy(&a, p + i, 32);
-		memcpy(&b, p + i + 32, 32);
+		memcpy(&a, src + i, 32);
+		memcpy(&b, src + i + 32, 32);
 		a ^= mv;
 		b ^= mv;
-		memcpy(p + i, &a, 32);
-		memcpy(p + i + 32, &b, 32);
+		memcpy(dst + i, &a, 32);
+		memcpy(dst + i + 32, &b, 32);
 		acc |= a | b;
 	}
 	if (i + 32 <= n) {
-		memcpy(&a, p + i, 32);
+		memcpy(&a, src + i, 32);
 		a ^= mv;
-		memcpy(p + i, &a, 32);
+		memcpy(dst + i, &a, 32);
 		acc |= a;
 		i += 32;
 	}
-	return (mask_tail(p, i, n, m32, acc[0] | acc[1] | acc[2] | acc[3]) &
+	return (mask_tail(dst, src, i, n, m32, acc[0] | acc[1] | acc[2] | acc[3]) &
 	    HIGH_BITS) != 0;
 }
 
 /*
- * XORs p[0..n) with the key (already rotated to p's phase) and returns the
- * OR of every unmasked byte's top bit: 0 means the bytes are all ASCII, so
- * a text payload needs no UTF-8 pass. One sweep over the payload, not two.
- * Short payloads (most messages) stay inline, without the ifunc's call.
+ * dst[0..n) = src[0..n) XOR the key (already rotated to src's phase);
+ * returns the OR of every unmasked byte's top bit: 0 means the bytes are
+ * all ASCII, so a text payload needs no UTF-8 pass. One sweep over the
+ * payload, not two. Short payloads (most messages) stay inline, without the
+ * ifunc's call.
  */
 static inline uint8_t
-mask_run(uint8_t *p, size_t n, uint32_t m32)
+mask_move(uint8_t *dst, const uint8_t *src, size_t n, uint32_t m32)
 {
 	uint64_t	m64 = (uint64_t)m32 << 32 | m32;
 	v2u64		m128 = { m64, m64 }, a, b;
 
 	if (n >= 64)
-		return mask_wide(p, n, m32);
+		return mask_wide(dst, src, n, m32);
 	if (n >= 32) {
-		memcpy(&a, p, 16);
-		memcpy(&b, p + 16, 16);
+		memcpy(&a, src, 16);
+		memcpy(&b, src + 16, 16);
 		a ^= m128;
 		b ^= m128;
-		memcpy(p, &a, 16);
-		memcpy(p + 16, &b, 16);
+		memcpy(dst, &a, 16);
+		memcpy(dst + 16, &b, 16);
 		a |= b;
-		return (mask_tail(p, 32, n, m32, a[0] | a[1]) & HIGH_BITS) != 0;
+		return (mask_tail(dst, src, 32, n, m32, a[0] | a[1]) & HIGH_BITS) != 0;
 	}
-	return (mask_tail(p, 0, n, m32, 0) & HIGH_BITS) != 0;
+	return (mask_tail(dst, src, 0, n, m32, 0) & HIGH_BITS) != 0;
+}
+
+/* In place. */
+static inline uint8_t
+mask_run(uint8_t *p, size_t n, uint32_t m32)
+{
+	return mask_move(p, p, n, m32);
 }
 
 static uint32_t

@@ -102,6 +102,28 @@ void	ws_parser_free(struct ws_parser *p);
 /* True while a frame or message is partially received (memory may be held). */
 bool	ws_parser_busy(const struct ws_parser *p);
 
+/* What ws_parser_echo turned into frames to send: buf[start..end). */
+struct ws_echo_run {
+	size_t		 start;
+	size_t		 end;
+	unsigned	 frames;
+};
+
+/*
+ * An echo server's fast path: turns the whole, masked, final text and
+ * binary frames (7- or 16-bit length, within the limits) at buf + *off into
+ * the unmasked frames that echo them, in place: they end up contiguous in
+ * buf[run->start..run->end), each moved down over the input's mask keys.
+ * Stops, advancing *off past what it took, at the end of buf or at the first
+ * frame it does not take (ws_parser_next handles that one), and takes
+ * nothing unless the parser is between messages. Returns WS_EV_NONE, or
+ * WS_EV_ERROR (ev filled, the parser failed) for a text frame that is not
+ * UTF-8: it is consumed, but not in the run.
+ */
+enum ws_event_type ws_parser_echo(struct ws_parser *p, const struct ws_limits *lim,
+	    uint8_t *buf, size_t len, size_t *off, struct ws_echo_run *run,
+	    struct ws_event *ev);
+
 /*
  * Consumes bytes from buf[*off..len), advancing *off, until it has one event
  * to report; returns its type (also in ev->type). WS_EV_NONE means *off ==

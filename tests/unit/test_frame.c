@@ -1999,6 +1999,175 @@ test_client_side(void **state)
 	b_free(&b);
 }
 
+/* ------------------------------------------------------------------------
+ * The echo run (ws_parser_echo) against the general parser.
+ */
+static uint32_t
+prng(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/*
+ * What a server echoing everything sends for in[] fed in chunks ending at
+ * cuts[], as conn_frames_input drives the codec: with fast, ws_parser_echo
+ * first at every step, else only ws_parser_next, whose messages are framed
+ * with ws_frame_header. Other events become marker bytes, so the two
+ * transcripts match only if the events, their order and the bytes do.
+ */
+static void
+echo_transcript(const struct ws_limits *lim, const uint8_t *in, size_t n, const size_t *cuts,
+    size_t ncuts, bool fast, struct bytes *out)
+{
+	struct ws_parser	 p;
+	struct ws_echo_run	 run;
+	struct ws_event		 ev;
+	enum ws_event_type	 t;
+	uint8_t			 hdr[WS_MAX_HEADER], *buf, mark[3];
+	size_t			 c, start = 0, end, clen, off;
+	bool			 failed = false;
+
+	ws_parser_init(&p);
+	for (c = 0; c <= ncuts && !failed; c++) {
+		end = c < ncuts ? cuts[c] : n;
+		clen = end - start;
+		buf = malloc(clen ? clen : 1);
+		assert_non_null(buf);
+		if (clen)
+			memcpy(buf, in + start, clen);
+		off = 0;
+		for (;;) {
+			if (fast) {
+				t = ws_parser_echo(&p, lim, buf, clen, &off, &run, &ev);
+				assert_true(run.start <= run.end && run.end <= off && off <= clen);
+				assert_true(run.frames > 0 || run.start == run.end);
+				b_put(out, buf + run.start, run.end - run.start);
+				if (t == WS_EV_ERROR) {
+					mark[0] = 'E';
+					mark[1] = (uint8_t)(ev.code >> 8);
+					mark[2] = (uint8_t)ev.code;
+					b_put(out, mark, 3);
+					failed = true;
+					break;
+				}
+				assert_int_equal(t, WS_EV_NONE);
+			}
+			t = ws_parser_next(&p, lim, buf, clen, &off, &ev);
+			if (t == WS_EV_NONE)
+				break;
+			if (t == WS_EV_MESSAGE) {
+				b_put(out, hdr, ws_frame_header(hdr, true, ev.opcode, ev.len, NULL));
+				b_put(out, ev.data, ev.len);
+				continue;
+			}
+			mark[0] = t == WS_EV_ERROR ? 'E' : t == WS_EV_PING ? 'P' : 'X';
+			mark[1] = (uint8_t)(ev.code >> 8);
+			mark[2] = (uint8_t)ev.code;
+			b_put(out, mark, 3);
+			if (t == WS_EV_ERROR || t == WS_EV_CLOSE) {
+				failed = true;
+				break;
+			}
+		}
+		free(buf);
+		start = end;
+	}
+	ws_parser_free(&p);
+}
+
+/*
+ * Random streams of whole and fragmented text and binary messages of every
+ * length class and encoding, pings, a close, bad UTF-8 and frames over the
+ * limits, cut at random points: the echo run must send what the general
+ * path sends, byte for byte, and report the same errors at the same place.
+ */
+static void
+test_echo_run(void **state)
+{
+	static const size_t lens[] = { 0, 1, 5, 8, 31, 32, 33, 63, 64, 65, 100, 125, 126,
+		127, 300, 1000, 1001, 4000, 65535 };
+	static const struct ws_limits small = { 1000, 3000, true };
+	const struct ws_limits *lim;
+	struct bytes	 in = { 0 }, a = { 0 }, b = { 0 };
+	uint8_t		 mask[4], *pl;
+	uint32_t	 seed = 0x9e3779b9, r;
+	size_t		 cuts[4], ncuts, i, k, nframes, len, l;
+	int		 round;
+	enum len_enc	 enc;
+	uint8_t		 op;
+	unsigned	 fast_frames = 0;
+
+	(void)state;
+	for (round = 0; round < 3000; round++) {
+		lim = round % 4 == 3 ? &small : &LIM;
+		nframes = 1 + prng(&seed) % 12;
+		for (i = 0; i < nframes; i++) {
+			r = prng(&seed);
+			len = lens[r % (sizeof(lens) / sizeof(lens[0]))];
+			for (k = 0; k < 4; k++)
+				mask[k] = (uint8_t)prng(&seed);
+			op = (r >> 8) % 3 == 0 ? 0x2 : 0x1;
+			enc = (r >> 12) % 16 == 0 ? ENC_64 : (r >> 12) % 16 == 1 && len <= 0xffff ?
+			    ENC_16 : ENC_AUTO;
+			pl = make_payload(len, op == 0x1);
+			switch ((r >> 16) % 24) {
+			case 0:		/* a ping between messages */
+				add_frame_ex(&in, true, 0, 0x9, "hi", 2, mask, ENC_AUTO);
+				break;
+			case 1:		/* a fragmented message */
+				l = len / 2;
+				add_frame_ex(&in, false, 0, op, pl, l, mask, ENC_AUTO);
+				add_frame_ex(&in, true, 0, 0x0, pl + l, len - l, mask, ENC_AUTO);
+				break;
+			case 2:		/* non-ASCII text, valid */
+				if (len >= 2 && op == 0x1) {
+					pl[len / 2 - (len / 2 > 0)] = 0xc3;
+					pl[len / 2 - (len / 2 > 0) + 1] = 0xa9;
+				}
+				add_frame_ex(&in, true, 0, op, pl, len, mask, enc);
+				break;
+			case 3:		/* bad UTF-8 in text (harmless in binary) */
+				if (len > 0)
+					pl[(r >> 24) % len] = 0xff;
+				add_frame_ex(&in, true, 0, op, pl, len, mask, enc);
+				break;
+			case 4:		/* unmasked: a protocol error */
+				add_frame_ex(&in, true, 0, op, pl, len, NULL, ENC_AUTO);
+				break;
+			case 5:
+				add_frame_ex(&in, true, 0, 0x8, "\x03\xe8", 2, mask, ENC_AUTO);
+				break;
+			default:
+				add_frame_ex(&in, true, 0, op, pl, len, mask, enc);
+				fast_frames++;
+				break;
+			}
+			free(pl);
+		}
+		ncuts = prng(&seed) % 4;
+		for (k = 0; k < ncuts; k++)
+			cuts[k] = in.len ? prng(&seed) % (in.len + 1) : 0;
+		for (k = 1; k < ncuts; k++)	/* sorted */
+			for (i = k; i > 0 && cuts[i - 1] > cuts[i]; i--) {
+				l = cuts[i];
+				cuts[i] = cuts[i - 1];
+				cuts[i - 1] = l;
+			}
+		echo_transcript(lim, in.p, in.len, cuts, ncuts, false, &a);
+		echo_transcript(lim, in.p, in.len, cuts, ncuts, true, &b);
+		assert_int_equal(a.len, b.len);
+		assert_memory_equal(a.p, b.p, a.len);
+		a.len = b.len = in.len = 0;
+	}
+	assert_true(fast_frames > 10000);
+	b_free(&in);
+	b_free(&a);
+	b_free(&b);
+}
+
 int
 main(void)
 {
@@ -2035,6 +2204,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_text_non_ascii_anywhere),
 		cmocka_unit_test(test_client_side),
+		cmocka_unit_test(test_echo_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
