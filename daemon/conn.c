@@ -538,7 +538,7 @@ conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len
 {
 	struct loop	*l = c->loop;
 	struct iovec	 iov[2], *last;
-	uint8_t		 hdr[WS_MAX_HEADER], *h;
+	uint8_t		 hdr[WS_MAX_HEADER + WS_MAX_CONTROL], *h;
 	size_t		 hlen, seg;
 	bool		 copy = len <= LOOP_STAGE_COPY;
 
@@ -554,11 +554,17 @@ conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len
 		if (l->batch_conn == c && conn_flush(c) == -1)
 			return -1;
 		hlen = ws_frame_header(hdr, true, opcode, len, NULL);
+		if (len <= WS_MAX_CONTROL) {
+			/* Pings, pongs, closes: one buffer, so one send(), not a sendmsg. */
+			if (len > 0)
+				memcpy(hdr + hlen, data, len);
+			return conn_write(c, hdr, hlen + len);
+		}
 		iov[0].iov_base = hdr;
 		iov[0].iov_len = hlen;
 		iov[1].iov_base = (void *)data;
 		iov[1].iov_len = len;
-		return conn_writev(c, iov, len > 0 ? 2 : 1);
+		return conn_writev(c, iov, 2);
 	}
 	if ((l->niov + 2 > LOOP_BATCH_IOV ||
 	    l->nstage + WS_MAX_HEADER + (copy ? len : 0) > LOOP_STAGE) && conn_flush(c) == -1)
