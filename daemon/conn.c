@@ -538,7 +538,7 @@ conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len
 {
 	struct loop	*l = c->loop;
 	struct iovec	 iov[2], *last;
-	uint8_t		 hdr[WS_MAX_HEADER + WS_MAX_CONTROL], *h;
+	uint8_t		 hdr[WS_MAX_HEADER + LOOP_STAGE_COPY], *h;
 	size_t		 hlen, seg;
 	bool		 copy = len <= LOOP_STAGE_COPY;
 
@@ -554,8 +554,13 @@ conn_send_frame(struct wsr_conn *c, uint8_t opcode, const void *data, size_t len
 		if (l->batch_conn == c && conn_flush(c) == -1)
 			return -1;
 		hlen = ws_frame_header(hdr, true, opcode, len, NULL);
-		if (len <= WS_MAX_CONTROL) {
-			/* Pings, pongs, closes: one buffer, so one send(), not a sendmsg. */
+		if (copy) {
+			/*
+			 * Pings, closes, a broadcast's copy to each member: a
+			 * small frame is one buffer, so one send() rather than
+			 * a sendmsg of two iovecs (the kernel imports and
+			 * copies per iovec).
+			 */
 			if (len > 0)
 				memcpy(hdr + hlen, data, len);
 			return conn_write(c, hdr, hlen + len);
