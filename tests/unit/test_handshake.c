@@ -1134,6 +1134,41 @@ test_handshake_flow(void **state)
 	    "400 Bad Request: missing Sec-WebSocket-Key\n");
 }
 
+/*
+ * The checks find their headers by name: any case of the name counts, a
+ * name of the same length that differs does not (the look-up compares
+ * lengths first), and a list-valued header is read on every line.
+ */
+static void
+test_known_headers(void **state)
+{
+	(void)state;
+	assert_variant("Sec-WebSocket-Key:", "sec-websocket-key: " KEY, 0);
+	assert_variant("Sec-WebSocket-Key:", "SEC-WEBSOCKET-KEY: " KEY, 0);
+	assert_variant("Sec-WebSocket-Version:", "sec-websocket-VERSION: 13", 0);
+	assert_variant("Host:", "HOST: example.com", 0);
+	assert_variant("Upgrade:", "upgrade: WebSocket", 0);
+	/* Same length as a known name, one letter off: not it. */
+	assert_variant("Sec-WebSocket-Key:", "Sec-WebSocket-Kez: " KEY, 400);
+	assert_string_equal(variant_error, "missing Sec-WebSocket-Key");
+	assert_variant("Host:", "Hosx: example.com", 400);
+	assert_string_equal(variant_error, "missing Host");
+	assert_variant(NULL, "Transfer-Encodinx: chunked", 0);
+	assert_variant(NULL, "TRANSFER-ENCODING: chunked", 400);
+	assert_variant(NULL, "transfer-encoding: chunked", 400);
+	assert_variant(NULL, "Xonnection: close", 0);
+	/* Both names of length 17, each counted as itself. */
+	assert_variant("Sec-WebSocket-Key:",
+	    "Transfer-Encoding: chunked\nSec-WebSocket-Key: " KEY, 400);
+	assert_string_equal(variant_error, "request body not allowed");
+	assert_variant("Sec-WebSocket-Key:",
+	    "Sec-WebSocket-Key: " KEY "\nsec-websocket-key: " KEY, 400);
+	assert_string_equal(variant_error, "duplicate Sec-WebSocket-Key");
+	/* A list on several lines, the token on a later one. */
+	assert_variant("Upgrade:", "Upgrade: h2c\nX-Other: 1\nUPGRADE: websocket", 0);
+	assert_variant("Upgrade:", "X-Upgrade: websocket", 400);
+}
+
 int
 main(void)
 {
@@ -1142,6 +1177,7 @@ main(void)
 		cmocka_unit_test(test_valid_minimal),
 		cmocka_unit_test(test_target_split),
 		cmocka_unit_test(test_header_lookup),
+		cmocka_unit_test(test_known_headers),
 		cmocka_unit_test(test_lf_only),
 		cmocka_unit_test(test_head_end),
 		cmocka_unit_test(test_head_end_split),
