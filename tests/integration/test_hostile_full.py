@@ -229,7 +229,13 @@ LOOP_READ_BUF = 64 * KiB        # daemon/conn.h: one recv() per readable event
 # Echo latencies here are fractions of a millisecond and the machine is
 # shared: an unloaded p99 of 0.4 ms in one run and 3.4 ms in the next were
 # both seen. "Loaded p99 < 2x unloaded" is judged against at least this.
-P99_FLOOR_S = 0.001
+# It was 1 ms until a CI run measured 0.97 ms unloaded and 2.81 ms loaded
+# while the daemon used 1-3 % of a core (every flooder paused by
+# backpressure): the probes' own scheduling among the test's processes on
+# two vCPUs, not the daemon. A daemon that let the flood starve the others
+# (64 KiB reads from 1,000 connections ahead of each probe) costs tens of
+# milliseconds, which 2 x 3 ms still catches.
+P99_FLOOR_S = 0.003
 
 
 def memory_budget_kb(base_kb, max_connections, max_message_size, max_output_buffer):
