@@ -124,6 +124,31 @@ def test_invalid_utf8_text(daemon, name):
     c.expect_close(1007)
 
 
+def test_invalid_utf8_after_valid_messages_in_one_read(daemon):
+    """Whole messages ahead of a bad one in the same read are answered
+    first, in order; then 1007."""
+    c = daemon.connect()
+    c.send_raw(wsrtest.build_frame(OP_TEXT, b"one") + wsrtest.build_frame(OP_BINARY, b"\xfftwo") +
+               wsrtest.build_frame(OP_TEXT, b"bad \xff") + wsrtest.build_frame(OP_TEXT, b"after"))
+    assert c.read_message()[:2] == (OP_TEXT, b"one")
+    assert c.read_message()[:2] == (OP_BINARY, b"\xfftwo")
+    c.expect_close(1007)
+
+
+def test_no_data_frames_after_our_close(daemon_factory):
+    """RFC 6455 §5.5.1: once the daemon has sent its Close it sends no data
+    frame, whatever the client still sends before answering it."""
+    d = daemon_factory(wsrtest.make_config(route_extra="max_connection_lifetime = 300ms\n"))
+    c = d.connect("/echo")
+    assert c.read_close(timeout=3.0)[0] == 1001
+    big = b"x" * 300
+    c.send_raw(wsrtest.build_frame(OP_TEXT, b"late") + wsrtest.build_frame(OP_BINARY, big) +
+               wsrtest.build_frame(OP_TEXT, b"frag", fin=False) +
+               wsrtest.build_frame(OP_CONT, b"ment") +
+               wsrtest.build_frame(OP_CLOSE, wsrtest.close_payload(1001, b"")))
+    c.expect_eof(timeout=3.0)
+
+
 def test_invalid_utf8_split_across_fragments(daemon):
     c = daemon.connect()
     # E2 82 | 28: a 3-byte sequence whose third byte is not a continuation.
