@@ -1229,7 +1229,6 @@ conn_echo_run(struct wsr_conn *c, uint8_t *buf, size_t len, size_t *off)
 			METRIC_ADD(c->rm->msgs_in, run.frames);
 			METRIC_ADD(c->rm->msgs_out, run.frames);
 		}
-		c->msg_started = 0;
 		if (l->niov + 1 > LOOP_BATCH_IOV && conn_flush(c) == -1)
 			return -1;
 		l->iov[l->niov].iov_base = buf + run.start;
@@ -1259,8 +1258,13 @@ conn_frames_input(struct wsr_conn *c, uint8_t *buf, size_t len)
 	l->niov = 0;
 	l->nstage = 0;
 	while (c->state == ST_OPEN && !c->dead) {
-		if (echo_in_place && !c->close_sent && conn_echo_run(c, buf, len, &off) == -1)
-			break;
+		/* (Our Close moves c to ST_LINGER: nothing is echoed after it.) */
+		if (echo_in_place) {
+			if (conn_echo_run(c, buf, len, &off) == -1)
+				break;
+			if (off == len && !ws_parser_busy(&c->parser))
+				break;		/* all taken: ws_parser_next has nothing to say */
+		}
 		if ((t = ws_parser_next(&c->parser, &r->wsl, buf, len, &off, &ev)) == WS_EV_NONE)
 			break;
 		switch (t) {

@@ -288,6 +288,19 @@ whole_frame(const struct ws_limits *lim, const uint8_t *h, size_t avail, size_t 
 }
 
 /*
+ * Unmasks a whole payload into dst; false when it is text that is not
+ * UTF-8. ASCII (no top bit anywhere) is valid UTF-8: the text check is
+ * skipped.
+ */
+static inline bool
+unmask_valid(uint8_t *dst, const uint8_t *src, size_t n, uint32_t key, bool text)
+{
+	if (mask_move(dst, src, n, key) && text)
+		return utf8_feed(UTF8_ACCEPT, dst, n, NULL) == UTF8_ACCEPT;
+	return true;
+}
+
+/*
  * That frame, in one step, behind an idle parser. Returns false, having
  * consumed nothing, for anything else (which the general path then handles).
  */
@@ -305,9 +318,7 @@ parse_whole(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf, size
 	memcpy(&key, h + hl - 4, 4);
 	data = buf + *off + hl;
 	*off += hl + n;
-	/* ASCII (no top bit anywhere) is valid UTF-8: the text check is skipped. */
-	if (mask_run(data, n, key) && h[0] == 0x81 &&
-	    utf8_feed(UTF8_ACCEPT, data, n, NULL) != UTF8_ACCEPT) {
+	if (!unmask_valid(data, data, n, key, h[0] == 0x81)) {
 		memset(ev, 0, sizeof(*ev));
 		fail(p, ev, WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
 		return true;
@@ -340,13 +351,12 @@ ws_parser_echo(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
 {
 	size_t		 in = *off, out = *off, hl, n;
 	const uint8_t	*h;
-	uint8_t		*data, *o;
+	uint8_t		*data, *o, b0;
 	uint32_t	 key;
 
 	run->start = run->end = *off;
 	run->frames = 0;
-	if (p->failed || p->in_payload || p->hdr_len != 0 || p->msg_opcode != 0 ||
-	    !lim->expect_masked)
+	if (p->failed || ws_parser_busy(p) || !lim->expect_masked)
 		return WS_EV_NONE;
 	release_handed_out(p);
 	while (whole_frame(lim, buf + in, len - in, &hl, &n)) {
@@ -358,7 +368,8 @@ ws_parser_echo(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
 		 * (a 16-bit length under 126 gets the minimal encoding).
 		 */
 		o = buf + out;
-		o[0] = h[0];
+		b0 = h[0];
+		o[0] = b0;
 		if (n < 126) {
 			o[1] = (uint8_t)n;
 			data = o + 2;
@@ -369,8 +380,7 @@ ws_parser_echo(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
 			data = o + 4;
 		}
 		in += hl + n;
-		if (mask_move(data, buf + in - n, n, key) && o[0] == 0x81 &&
-		    utf8_feed(UTF8_ACCEPT, data, n, NULL) != UTF8_ACCEPT) {
+		if (!unmask_valid(data, buf + in - n, n, key, b0 == 0x81)) {
 			*off = in;
 			run->end = out;
 			memset(ev, 0, sizeof(*ev));
@@ -397,8 +407,7 @@ ws_parser_next(struct ws_parser *p, const struct ws_limits *lim, uint8_t *buf,
 		return fail(p, ev, WS_CLOSE_PROTOCOL, "input after a protocol error");
 	}
 	release_handed_out(p);
-	if (!p->in_payload && p->hdr_len == 0 && p->msg_opcode == 0 && lim->expect_masked &&
-	    parse_whole(p, lim, buf, len, off, ev))
+	if (!ws_parser_busy(p) && lim->expect_masked && parse_whole(p, lim, buf, len, off, ev))
 		return ev->type;
 	memset(ev, 0, sizeof(*ev));
 
